@@ -1,0 +1,296 @@
+"""Validated component configs that read and write the diffusers JSON format.
+
+Every model, scheduler and processor carries a :class:`ComponentConfig`: a pydantic model whose fields
+are the constructor arguments saved in ``config.json`` / ``scheduler_config.json``. Files written by any
+diffusers version load: keys starting with ``_`` are metadata, unknown keys are ignored with one
+warning that names them, missing keys take their defaults, and legacy spellings are renamed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import pydantic
+from pydantic import BaseModel, ConfigDict
+
+from diffusers_hub._version import DIFFUSERS_FORMAT_VERSION, __version__
+from diffusers_hub.errors import ConfigError
+
+__all__ = ["ComponentConfig", "ConfigMixin", "read_json", "write_json_atomic"]
+
+logger = logging.getLogger(__name__)
+
+C = TypeVar("C", bound="ComponentConfig")
+M = TypeVar("M", bound="ConfigMixin")
+
+
+def read_json(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a JSON object from ``path``, with an error that names the file on failure.
+
+    Raises:
+        ConfigError: the file is not valid JSON or does not hold an object.
+        FileNotFoundError: the file does not exist.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a UTF-8 text file ({exc}); expected a JSON config") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{path}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}. "
+            "Fix the file or re-save it with save_pretrained()."
+        ) from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object, found {type(data).__name__}")
+    return data
+
+
+def write_json_atomic(path: str | os.PathLike[str], data: Mapping[str, Any]) -> None:
+    """Write ``data`` as indented JSON so that a crash never leaves a half-written file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+class ComponentConfig(BaseModel):
+    """Base of every component's config schema.
+
+    Subclasses declare the constructor arguments of their component as pydantic fields with the
+    same names and defaults as the diffusers format. ``legacy_keys`` maps old spellings found in
+    early Hub files to current field names.
+
+    Example:
+        >>> class MyConfig(ComponentConfig):
+        ...     num_train_timesteps: int = 1000
+        >>> MyConfig.from_dict({"timesteps": 10, "_class_name": "X"}).num_train_timesteps
+        10
+    """
+
+    model_config = ConfigDict(extra="ignore", validate_assignment=True, protected_namespaces=())
+
+    legacy_keys: ClassVar[dict[str, str]] = {}
+    #: Keys that old files carry and that are dropped without a warning (obsolete settings).
+    obsolete_keys: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def from_dict(
+        cls: type[C],
+        data: Mapping[str, Any],
+        *,
+        source: str | None = None,
+        warn_unknown: bool = True,
+    ) -> C:
+        """Validate ``data`` into a config.
+
+        Args:
+            data: the JSON object (metadata keys starting with ``_`` are ignored).
+            source: the file it came from, named in errors and warnings.
+            warn_unknown: log one warning naming keys this config does not know.
+
+        Raises:
+            ConfigError: a value is invalid; the message names the file, field, value and what is
+                allowed.
+        """
+        values: dict[str, Any] = {}
+        unknown: list[str] = []
+        fields = cls.model_fields
+        for key, value in data.items():
+            if key.startswith("_"):
+                continue
+            name = cls.legacy_keys.get(key, key)
+            if name in fields:
+                if name != key and name in data:
+                    continue  # the current spelling wins over the legacy one
+                values[name] = value
+            elif key not in cls.obsolete_keys:
+                unknown.append(key)
+        if unknown and warn_unknown:
+            where = f" in {source}" if source else ""
+            logger.warning(
+                "%s: ignoring unknown config keys%s: %s",
+                cls.__name__,
+                where,
+                ", ".join(sorted(unknown)),
+            )
+        try:
+            return cls.model_validate(values)
+        except pydantic.ValidationError as exc:
+            raise ConfigError(_describe_validation_error(cls, exc, values, source)) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a JSON-ready dict (tuples become lists)."""
+        return {k: _jsonable(v) for k, v in self.model_dump(mode="python").items()}
+
+    def replace(self: C, **changes: Any) -> C:
+        """A validated copy with ``changes`` applied."""
+        return type(self).from_dict({**self.to_dict(), **changes}, warn_unknown=False)
+
+
+def _describe_validation_error(
+    cls: type[ComponentConfig],
+    exc: pydantic.ValidationError,
+    values: Mapping[str, Any],
+    source: str | None,
+) -> str:
+    where = source or f"{cls.__name__} config"
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "<config>"
+        field = str(err["loc"][0]) if err["loc"] else ""
+        value = values.get(field, err.get("input"))
+        allowed = ""
+        ctx = err.get("ctx") or {}
+        if "expected" in ctx:
+            allowed = f"; allowed: {ctx['expected']}"
+        lines.append(f"{where}: field '{loc}' = {value!r} is invalid: {err['msg']}{allowed}")
+    return "\n".join(lines)
+
+
+class ConfigMixin:
+    """Gives a component a validated ``config`` and the diffusers config file round trip.
+
+    Subclasses set ``config_class`` (a :class:`ComponentConfig` subclass) and, for schedulers,
+    ``config_name = "scheduler_config.json"``. The constructor takes a config object and/or its
+    fields as keywords.
+    """
+
+    config_class: ClassVar[type[ComponentConfig]] = ComponentConfig
+    config_name: ClassVar[str] = "config.json"
+    #: Where this component lives inside a pipeline folder when no subfolder is named.
+    default_subfolder: ClassVar[str | None] = None
+    config: ComponentConfig
+
+    def __init__(self, config: ComponentConfig | Mapping[str, Any] | None = None, **fields: Any):
+        self.config = self._build_config(config, fields)
+
+    @classmethod
+    def _build_config(
+        cls,
+        config: ComponentConfig | Mapping[str, Any] | None,
+        fields: Mapping[str, Any],
+        *,
+        source: str | None = None,
+        warn_unknown: bool = True,
+    ) -> ComponentConfig:
+        if config is None and not fields:
+            return cls.config_class()
+        base: dict[str, Any]
+        if config is None:
+            base = {}
+        elif isinstance(config, cls.config_class) and not fields:
+            return config.model_copy(deep=True)
+        elif isinstance(config, ComponentConfig):
+            base = config.to_dict()
+            warn_unknown = False  # a swap between compatible components
+        else:
+            base = dict(config)
+        known = set(cls.config_class.model_fields) | set(cls.config_class.legacy_keys)
+        unknown_fields = set(fields) - known - cls.config_class.obsolete_keys
+        if unknown_fields:
+            raise TypeError(
+                f"{cls.__name__}() got unexpected config fields: {', '.join(sorted(unknown_fields))}"
+            )
+        return cls.config_class.from_dict(
+            {**base, **fields}, source=source, warn_unknown=warn_unknown
+        )
+
+    @classmethod
+    def load_config(
+        cls,
+        path_or_repo: str | os.PathLike[str],
+        *,
+        subfolder: str | None = None,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        token: str | bool | None = None,
+        local_files_only: bool = False,
+    ) -> dict[str, Any]:
+        """Read this component's config JSON from a folder or a Hub repo id.
+
+        A pipeline folder whose config sits in a component subfolder is searched too when
+        ``subfolder`` is not given (``scheduler/`` for schedulers, ``unet/`` for models).
+        """
+        from diffusers_hub import hub
+
+        path = hub.resolve_file(
+            path_or_repo,
+            cls.config_name,
+            subfolder=subfolder,
+            default_subfolder=cls.default_subfolder,
+            revision=revision,
+            cache_dir=cache_dir,
+            token=token,
+            local_files_only=local_files_only,
+        )
+        return read_json(path) | {"__source__": str(path)}
+
+    @classmethod
+    def from_config(
+        cls: type[M],
+        config: ComponentConfig | Mapping[str, Any] | str | os.PathLike[str],
+        **overrides: Any,
+    ) -> M:
+        """Build the component from a config object, a dict, or a folder / Hub repo id.
+
+        Another component's config works (``DDIMScheduler.from_config(ddpm.config)``): keys this
+        class does not know are dropped quietly; keys read from a file are dropped with a warning.
+        """
+        source: str | None = None
+        data: ComponentConfig | Mapping[str, Any]
+        warn = True
+        if isinstance(config, str | os.PathLike):
+            loaded = cls.load_config(config)
+            source = loaded.pop("__source__", None)
+            data = loaded
+        elif isinstance(config, ComponentConfig):
+            data = config
+            warn = False
+        else:
+            data = dict(config)
+            source = data.pop("__source__", None)
+            warn = source is not None
+        built = cls._build_config(data, {}, source=source, warn_unknown=warn)
+        if overrides:
+            built = cls._build_config(built, overrides, source=source)
+        return cls(built)
+
+    def config_dict(self) -> dict[str, Any]:
+        """The config as written to disk, with the format markers."""
+        return {
+            "_class_name": type(self).__name__,
+            "_diffusers_version": DIFFUSERS_FORMAT_VERSION,
+            "_diffusers_hub_version": __version__,
+            **self.config.to_dict(),
+        }
+
+    def save_config(self, directory: str | os.PathLike[str]) -> None:
+        """Write ``config_name`` into ``directory`` (created if needed), atomically."""
+        directory = Path(directory)
+        if directory.is_file():
+            raise ConfigError(f"{directory}: is a file; save_config needs a folder path")
+        directory.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(directory / self.config_name, self.config_dict())

@@ -1,0 +1,1 @@
+"""diffusers-hub plugin: ddpm."""

@@ -1,0 +1,175 @@
+"""Benchmark: UNet2DModel forward with the google/ddpm-cifar10-32 config, ours vs diffusers.
+
+Random weights, loaded identically into both models; float32 on CPU under ``torch.inference_mode``;
+batch 1 and batch 8. Each repetition runs the two models back to back (interleaved, so that load
+from other processes hits both alike); we report the median. The FLOP floor is the forward's FLOP
+count (``torch.utils.flop_counter.FlopCounterMode``) divided by the measured float32 throughput of
+a large ``torch.mm``; the ratio ``ours / floor`` says how far the forward is from that bound (it can
+fall below 1 where convolutions run faster than ``torch.mm``, as with oneDNN vs MKL on AMD CPUs).
+
+Usage:
+    python benchmarks/bench_unet.py [--repeats N] [--threads T] [--channels-last]
+
+``run(report)`` is the entry point for ``make bench``: it calls ``report(row)`` once per batch size
+with a dict (keys below) and returns the rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+CIFAR10_CONFIG: dict[str, Any] = {
+    "sample_size": 32,
+    "in_channels": 3,
+    "out_channels": 3,
+    "block_out_channels": [128, 256, 256, 256],
+    "layers_per_block": 2,
+    "down_block_types": ["DownBlock2D", "AttnDownBlock2D", "DownBlock2D", "DownBlock2D"],
+    "up_block_types": ["UpBlock2D", "UpBlock2D", "AttnUpBlock2D", "UpBlock2D"],
+    "act_fn": "silu",
+    "attention_head_dim": None,
+    "norm_num_groups": 32,
+    "norm_eps": 1e-6,
+    "flip_sin_to_cos": False,
+    "freq_shift": 1,
+    "downsample_padding": 0,
+    "mid_block_scale_factor": 1,
+    "center_input_sample": False,
+    "time_embedding_type": "positional",
+}
+TARGET_RATIO = 0.9  # issue 3: ours <= 0.9x the diffusers time
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """Float32 GFLOP/s of an (n x n) @ (n x n) ``torch.mm`` on CPU (best of ``repeats``)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def count_flops(model: torch.nn.Module, sample: torch.Tensor, timestep: torch.Tensor) -> int:
+    """FLOPs of one forward, counted on the functional (non-oneDNN) path."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with torch.backends.mkldnn.flags(enabled=False), torch.inference_mode(), counter:
+        model(sample, timestep)
+    return int(counter.get_total_flops())
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _models(channels_last: bool) -> tuple[torch.nn.Module, torch.nn.Module]:
+    import diffusers
+    from diffusers_hub_ddpm.unet_2d import UNet2DModel
+
+    torch.manual_seed(0)
+    reference = diffusers.UNet2DModel(**CIFAR10_CONFIG).eval()
+    ours = UNet2DModel(**CIFAR10_CONFIG).eval()
+    ours.load_state_dict(reference.state_dict())
+    if channels_last:
+        reference.to(memory_format=torch.channels_last)
+        ours.to(memory_format=torch.channels_last)
+    return ours, reference
+
+
+def run(
+    report: Callable[[dict[str, Any]], None] | None = None,
+    *,
+    batch_sizes: tuple[int, ...] = (1, 8),
+    repeats: int = 7,
+    warmup: int = 2,
+    channels_last: bool = False,
+) -> list[dict[str, Any]]:
+    """Time both forwards and report one row per batch size.
+
+    Row keys: ``benchmark``, ``batch``, ``threads``, ``ours_ms``, ``diffusers_ms``, ``ratio``
+    (ours / diffusers, target <= 0.9), ``gflop`` (per forward), ``matmul_gflops``, ``floor_ms``,
+    ``ours_over_floor``, ``max_abs_diff`` (outputs of the two models), ``meets_target``.
+    """
+    ours, reference = _models(channels_last)
+    rate = matmul_gflops()
+    rows = []
+    for batch in batch_sizes:
+        gen = torch.Generator().manual_seed(batch)
+        sample = torch.randn(batch, 3, 32, 32, generator=gen)
+        if channels_last:
+            sample = sample.contiguous(memory_format=torch.channels_last)
+        timestep = torch.tensor(500)
+        flops = count_flops(ours, sample, timestep)
+        ours_times: list[float] = []
+        ref_times: list[float] = []
+        with torch.inference_mode():
+            for _ in range(warmup):
+                ours(sample, timestep)
+                reference(sample, timestep)
+            for _ in range(repeats):
+                ours_times.append(_timed(lambda: ours(sample, timestep)))  # noqa: B023
+                ref_times.append(_timed(lambda: reference(sample, timestep)))  # noqa: B023
+            diff = (ours(sample, timestep).sample - reference(sample, timestep).sample).abs().max()
+        ours_s, ref_s = statistics.median(ours_times), statistics.median(ref_times)
+        floor_s = flops / (rate * 1e9)
+        row = {
+            "benchmark": "unet2d-cifar10-forward" + ("-channels-last" if channels_last else ""),
+            "batch": batch,
+            "threads": torch.get_num_threads(),
+            "ours_ms": ours_s * 1e3,
+            "diffusers_ms": ref_s * 1e3,
+            "ratio": ours_s / ref_s,
+            "gflop": flops / 1e9,
+            "matmul_gflops": rate,
+            "floor_ms": floor_s * 1e3,
+            "ours_over_floor": ours_s / floor_s,
+            "max_abs_diff": float(diff),
+            "meets_target": ours_s / ref_s <= TARGET_RATIO,
+        }
+        rows.append(row)
+        if report is not None:
+            report(row)
+    return rows
+
+
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    header = (
+        f"{'batch':>5} {'thr':>3} {'ours ms':>9} {'diffusers ms':>12} {'ratio':>6} "
+        f"{'GFLOP':>6} {'mm GF/s':>8} {'floor ms':>8} {'ours/floor':>10} {'max|diff|':>9}"
+    )
+    print(rows[0]["benchmark"] if rows else "")
+    print(header)
+    for r in rows:
+        print(
+            f"{r['batch']:>5} {r['threads']:>3} {r['ours_ms']:>9.1f} {r['diffusers_ms']:>12.1f} "
+            f"{r['ratio']:>6.3f} {r['gflop']:>6.2f} {r['matmul_gflops']:>8.1f} {r['floor_ms']:>8.1f} "
+            f"{r['ours_over_floor']:>10.2f} {r['max_abs_diff']:>9.1e}"
+        )
+    print(f"target: ratio <= {TARGET_RATIO}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--channels-last", action="store_true")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rows = run(
+        batch_sizes=tuple(args.batch), repeats=args.repeats, channels_last=args.channels_last
+    )
+    _print_table(rows)
+
+
+if __name__ == "__main__":
+    main()

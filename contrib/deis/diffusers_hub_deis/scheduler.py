@@ -1,0 +1,486 @@
+"""DEIS multistep (Diffusion Exponential Integrator Sampler) for diffusers-hub.
+
+DEIS integrates the probability-flow ODE of a variance-preserving diffusion with an exponential
+integrator: in the variables :math:`y = x/\\alpha` and :math:`\\rho = \\sigma/\\alpha` the ODE reads
+:math:`dy/d\\rho = \\epsilon_\\theta(x, t)`, so the linear part is exact and only the noise
+prediction needs approximating. The multistep variant extrapolates :math:`\\epsilon_\\theta` with
+the Lagrange polynomial (in :math:`\\log\\rho`) through the last 1-3 predictions and integrates
+it exactly over :math:`[\\rho_{s_0}, \\rho_t]` (an Adams-Bashforth method, one model call per step).
+
+Notation (code name -> paper symbol):
+
+- ``alpha``, ``sigma_vp``: :math:`\\alpha_t = \\sqrt{\\bar\\alpha_t}`, :math:`\\sigma_t = \\sqrt{1-\\bar\\alpha_t}`;
+- ``sigma`` (the schedule table ``scheduler.sigmas``) and ``rho``: :math:`\\rho_t = \\sigma_t/\\alpha_t`;
+- ``eps``: the noise predictions :math:`\\epsilon_\\theta` at :math:`s_0 > s_1 > s_2` (the current
+  step first);
+- ``coefficients``: :math:`C_j = \\int_{\\rho_{s_0}}^{\\rho_t} \\ell_j(\\log\\rho)\\,d\\rho`, with
+  :math:`\\ell_j` the Lagrange basis polynomials on the nodes :math:`\\log\\rho_{s_j}`.
+
+References:
+    Zhang, Chen 2022, "Fast Sampling of Diffusion Models with Exponential Integrator",
+    arXiv:2204.13902.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from pydantic import Field, field_validator
+
+from diffusers_hub.schedules import (
+    dynamic_threshold,
+    eps_from_x0,
+    predict_eps,
+    predict_x0,
+    spaced_timesteps,
+    validate_timesteps,
+)
+from diffusers_hub.scheduling import (
+    ArrayLike,
+    GeneratorLike,
+    SchedulerConfig,
+    SchedulerMixin,
+    SchedulerOutput,
+    as_tensor,
+    restore_type,
+    timestep_to_int,
+)
+
+__all__ = [
+    "DEISMultistepScheduler",
+    "DEISMultistepSchedulerConfig",
+    "DEISState",
+    "deis_coefficients",
+    "deis_update",
+    "rho_log_moment",
+]
+
+
+# --------------------------------------------------------------------------------------------------
+# DEIS math
+# --------------------------------------------------------------------------------------------------
+
+
+def rho_log_moment(rho: float, power: int) -> float:
+    """An antiderivative of :math:`(\\log\\rho)^m` with respect to :math:`\\rho`.
+
+    With :math:`u = \\log\\rho`, integrating by parts m times gives
+    :math:`\\int u^m d\\rho = \\rho \\sum_{i=0}^{m} (-1)^{m-i} \\frac{m!}{i!} u^i`
+    (m = 0: :math:`\\rho`; m = 1: :math:`\\rho(u - 1)`; m = 2: :math:`\\rho(u^2 - 2u + 2)`).
+
+    Args:
+        rho: :math:`\\rho > 0`.
+        power: m >= 0.
+    """
+    u = math.log(rho)
+    total = sum(
+        (-1) ** (power - i) * math.factorial(power) / math.factorial(i) * u**i
+        for i in range(power + 1)
+    )
+    return float(rho * total)
+
+
+def deis_coefficients(rho_t: float, rhos: Sequence[float]) -> list[float]:
+    """The weights of the stored noise predictions in one multistep DEIS step.
+
+    :math:`C_j = \\int_{\\rho_{s_0}}^{\\rho_t} \\ell_j(\\log\\rho)\\,d\\rho` where
+    :math:`\\ell_j(u) = \\prod_{k \\ne j} \\frac{u - u_k}{u_j - u_k}` on the nodes
+    :math:`u_k = \\log\\rho_{s_k}`. One node gives :math:`C_0 = \\rho_t - \\rho_{s_0}` (DDIM).
+
+    Args:
+        rho_t: :math:`\\rho` of the target timestep.
+        rhos: :math:`\\rho_{s_0}, \\rho_{s_1}, ...` of the current and previous timesteps (1-3).
+
+    Returns:
+        one coefficient per node, in the order of ``rhos``.
+
+    References:
+        The exponential integrator with polynomial extrapolation of
+        :math:`\\epsilon_\\theta` (AB-DEIS), Sec. 4 of arXiv:2204.13902, with the polynomial in
+        :math:`\\log\\rho` (the "logrho" solver type of the diffusers format).
+    """
+    nodes = [math.log(r) for r in rhos]
+    rho_s0 = rhos[0]
+    coefficients = []
+    for j, u_j in enumerate(nodes):
+        others = [u for k, u in enumerate(nodes) if k != j]
+        # prod_k (u - u_k), highest power first; its value at u_j normalises the basis polynomial.
+        poly = np.poly(others) if others else np.ones(1)
+        degree = len(poly) - 1
+        integral = sum(
+            float(a) * (rho_log_moment(rho_t, degree - p) - rho_log_moment(rho_s0, degree - p))
+            for p, a in enumerate(poly)
+        )
+        coefficients.append(integral / float(np.prod([u_j - u for u in others])))
+    return coefficients
+
+
+def deis_update(
+    x_s: torch.Tensor,
+    eps: Sequence[torch.Tensor],
+    alpha_s0: float,
+    alpha_t: float,
+    rho_t: float,
+    rhos: Sequence[float],
+) -> torch.Tensor:
+    """One multistep DEIS step: :math:`x_t = \\alpha_t (x_s/\\alpha_{s_0} + \\sum_j C_j \\epsilon_j)`.
+
+    Exact integration of :math:`d(x/\\alpha) = \\epsilon_\\theta\\,d\\rho` with
+    :math:`\\epsilon_\\theta` replaced by its Lagrange extrapolation (see
+    :func:`deis_coefficients`).
+
+    Args:
+        x_s: (B, C, ...) sample at the current timestep :math:`s_0`.
+        eps: (B, C, ...) noise predictions at :math:`s_0, s_1, ...` (current first), 1-3 of them.
+        alpha_s0: :math:`\\alpha_{s_0}`.
+        alpha_t: :math:`\\alpha_t` of the target timestep.
+        rho_t: :math:`\\rho_t = \\sigma_t/\\alpha_t` of the target timestep.
+        rhos: :math:`\\rho` of the timesteps of ``eps``.
+
+    Returns:
+        (B, C, ...) the sample at the target timestep.
+
+    References:
+        Exponential integrator and AB-DEIS, Sec. 3-4 of arXiv:2204.13902.
+    """
+    out = x_s / alpha_s0
+    for c, e in zip(deis_coefficients(rho_t, rhos), eps, strict=True):
+        out = out + c * e
+    return alpha_t * out
+
+
+# --------------------------------------------------------------------------------------------------
+# Config, state, scheduler
+# --------------------------------------------------------------------------------------------------
+
+
+class DEISMultistepSchedulerConfig(SchedulerConfig):
+    """Config of :class:`DEISMultistepScheduler` (the diffusers ``scheduler_config.json`` keys).
+
+    ``clip_sample`` is inherited but not used (diffusers ignores it too); ``thresholding`` bounds
+    the data prediction before it is turned back into a noise prediction.
+    """
+
+    solver_order: int = Field(2, ge=1, le=3)
+    algorithm_type: Literal["deis"] = "deis"
+    solver_type: Literal["logrho"] = "logrho"
+    lower_order_final: bool = True
+    timestep_spacing: Literal["leading", "trailing", "linspace"] = "linspace"
+
+    @field_validator("algorithm_type", mode="before")
+    @classmethod
+    def _foreign_algorithm(cls, value: Any) -> Any:
+        # A DPM-Solver config swapped in names its own algorithm; DEIS is the counterpart.
+        return "deis" if value in ("dpmsolver", "dpmsolver++") else value
+
+    @field_validator("solver_type", mode="before")
+    @classmethod
+    def _foreign_solver_type(cls, value: Any) -> Any:
+        return "logrho" if value in ("midpoint", "heun", "bh1", "bh2") else value
+
+
+@dataclass(frozen=True)
+class DEISState:
+    """The multistep history of :class:`DEISMultistepScheduler`: everything ``step`` carries over.
+
+    Attributes:
+        step_index: how many steps of the current schedule have been taken, i.e. the index in
+            ``scheduler.timesteps`` of the timestep the next ``step`` call must receive.
+        timesteps: the timesteps of the stored outputs, oldest first.
+        model_outputs: the noise predictions :math:`\\epsilon_\\theta` at those timesteps, oldest
+            first; at most ``solver_order - 1`` of them.
+    """
+
+    step_index: int = 0
+    timesteps: tuple[int, ...] = ()
+    model_outputs: tuple[torch.Tensor, ...] = field(default=(), repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain containers of ints and tensors, for ``torch.save`` (loads with ``weights_only``)."""
+        return {
+            "step_index": self.step_index,
+            "timesteps": list(self.timesteps),
+            "model_outputs": [m.detach().clone() for m in self.model_outputs],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DEISState:
+        """Rebuild a state from :meth:`to_dict`'s output."""
+        return cls(
+            step_index=int(data["step_index"]),
+            timesteps=tuple(int(t) for t in data["timesteps"]),
+            model_outputs=tuple(data["model_outputs"]),
+        )
+
+
+class DEISMultistepScheduler(SchedulerMixin):
+    """DEIS multistep sampler (orders 1-3), a drop-in for DDPM/DDIM schedulers.
+
+    The history of model outputs that a multistep method needs is kept in an explicit,
+    immutable :class:`DEISState` (``scheduler.state``), replaced by every ``step`` and reset
+    by ``set_timesteps``. ``step`` checks that the timestep it is given is the one the history
+    expects, so out-of-order calls fail loudly instead of silently mixing histories. A loop can
+    be stopped, its state saved (``get_state().to_dict()`` with ``torch.save``) and resumed in a
+    fresh scheduler with ``set_state``.
+
+    References:
+        Zhang, Chen 2022, DEIS, arXiv:2204.13902.
+
+    Example:
+        >>> import torch
+        >>> from diffusers_hub_deis import DEISMultistepScheduler
+        >>> scheduler = DEISMultistepScheduler(solver_order=3)
+        >>> scheduler.set_timesteps(10)
+        >>> x = torch.randn(1, 3, 8, 8)
+        >>> for t in scheduler.timesteps:
+        ...     eps = torch.zeros_like(x)  # a model's noise prediction
+        ...     x = scheduler.step(eps, t, x).prev_sample
+        >>> scheduler.state.step_index
+        10
+    """
+
+    config_class = DEISMultistepSchedulerConfig
+    config: DEISMultistepSchedulerConfig
+    order = 1
+    compatibles = (
+        "DDPMScheduler",
+        "DDIMScheduler",
+        "PNDMScheduler",
+        "DPMSolverMultistepScheduler",
+    )
+
+    def __init__(self, config: DEISMultistepSchedulerConfig | None = None, **fields: Any) -> None:
+        super().__init__(config, **fields)
+        alpha_bar = self.alphas_cumprod.numpy().copy()
+        if self.config.rescale_betas_zero_snr:
+            alpha_bar[-1] = 2.0**-24  # keep the terminal noise level finite
+        #: (T,) float64 training noise levels sigma_t / alpha_t, ascending in t.
+        self.train_sigmas: npt.NDArray[np.float64] = np.sqrt((1.0 - alpha_bar) / alpha_bar)
+        #: (n + 1,) float64 noise levels of the schedule; the last is the final level.
+        self.sigmas = np.empty(0, dtype=np.float64)
+        self._state = DEISState()
+
+    # ---------------------------------------------------------------------------------- schedule
+
+    def set_timesteps(
+        self,
+        num_inference_steps: int | None = None,
+        device: str | torch.device | None = None,
+        timesteps: Sequence[int] | npt.NDArray[Any] | torch.Tensor | None = None,
+    ) -> None:
+        """Choose the timesteps (and noise levels) of sampling, and reset the history.
+
+        Args:
+            num_inference_steps: n, the number of steps.
+            device: where ``self.timesteps`` lives.
+            timesteps: explicit descending timesteps instead of ``num_inference_steps``.
+        """
+        c = self.config
+        total = c.num_train_timesteps
+        if (num_inference_steps is None) == (timesteps is None):
+            raise ValueError("pass exactly one of num_inference_steps or timesteps")
+        if timesteps is not None:
+            ts = validate_timesteps(timesteps, total)
+        else:
+            ts = self._spaced(int(num_inference_steps))  # type: ignore[arg-type]
+        # The last step ends at the noise level of training timestep 0, as in diffusers.
+        self.sigmas = np.concatenate([self.train_sigmas[ts], self.train_sigmas[:1]])
+        self.custom_timesteps = timesteps is not None
+        self.num_inference_steps = len(ts)
+        self._install_timesteps(ts, device)
+        self._state = DEISState()
+
+    def _spaced(self, n: int) -> npt.NDArray[np.int64]:
+        """The n timesteps of the configured spacing.
+
+        ``linspace`` and ``leading`` take an (n + 1)-point grid and drop its clean end, as the
+        diffusers scheduler does. With n = T that grid cannot be strictly descending (diffusers
+        repeats timesteps there); every training timestep is used instead.
+        """
+        c = self.config
+        total = c.num_train_timesteps
+        if not 1 <= n <= total:
+            raise ValueError(
+                f"num_inference_steps must be between 1 and num_train_timesteps={total}, got {n}"
+            )
+        if n == total:
+            return np.arange(total - 1, -1, -1, dtype=np.int64)
+        if c.timestep_spacing == "trailing":
+            return spaced_timesteps(c.num_train_timesteps, n, "trailing")
+        grid = spaced_timesteps(c.num_train_timesteps, n + 1, c.timestep_spacing, c.steps_offset)
+        return grid[:-1]
+
+    # ------------------------------------------------------------------------------------- state
+
+    @property
+    def state(self) -> DEISState:
+        """The current multistep history (immutable; ``step`` replaces it)."""
+        return self._state
+
+    def get_state(self) -> DEISState:
+        """A copy of the current history whose tensors later steps never touch."""
+        return DEISState.from_dict(self._state.to_dict())
+
+    def set_state(self, state: DEISState | Mapping[str, Any]) -> None:
+        """Restore a history saved with :meth:`get_state` (or its ``to_dict()``).
+
+        Raises:
+            ValueError: the state does not belong to the current schedule (wrong step index or
+                timesteps) or holds more outputs than ``solver_order - 1``.
+        """
+        if not isinstance(state, DEISState):
+            state = DEISState.from_dict(state)
+        self._check_state(state)
+        self._state = DEISState.from_dict(state.to_dict())
+
+    def reset_state(self) -> None:
+        """Forget the history (``set_timesteps`` does this too)."""
+        self._state = DEISState()
+
+    def _check_state(self, state: DEISState) -> None:
+        if self.num_inference_steps is None:
+            raise ValueError("call set_timesteps() before set_state()")
+        n, k = len(self.timesteps), len(state.model_outputs)
+        if len(state.timesteps) != k:
+            raise ValueError(
+                f"state holds {k} model outputs but {len(state.timesteps)} timesteps; they must agree"
+            )
+        if k > max(self.config.solver_order - 1, 0):
+            raise ValueError(
+                f"state holds {k} model outputs; solver_order={self.config.solver_order} keeps at "
+                f"most {self.config.solver_order - 1}"
+            )
+        if not 0 <= state.step_index <= n:
+            raise ValueError(f"state step_index {state.step_index} is outside [0, {n}]")
+        expected = self._timestep_list[state.step_index - k : state.step_index]
+        if k and list(state.timesteps) != expected:
+            raise ValueError(
+                f"state history timesteps {list(state.timesteps)} are not the schedule's timesteps "
+                f"before step {state.step_index} ({expected}); was it saved with another "
+                "set_timesteps() call?"
+            )
+
+    def _step_index_for(self, timestep: int) -> int:
+        """The schedule index of ``timestep``, checked against the history."""
+        schedule = self._timestep_list
+        n = len(schedule)
+        state = self._state
+        if state.step_index < n and schedule[state.step_index] == timestep:
+            return state.step_index
+        if not state.model_outputs:
+            # No history to continue: a (re)start at any timestep of the schedule is allowed.
+            if timestep not in schedule:
+                raise ValueError(
+                    f"timestep {timestep} is not in the schedule {schedule}; call "
+                    "set_timesteps() and step through scheduler.timesteps"
+                )
+            return schedule.index(timestep)
+        expected = schedule[state.step_index] if state.step_index < n else "none (finished)"
+        raise ValueError(
+            f"step() got timestep {timestep} but the multistep history (outputs at timesteps "
+            f"{list(state.timesteps)}) expects timestep {expected} (step {state.step_index} of "
+            f"{n}). Step through scheduler.timesteps in order, restore a saved state with "
+            "set_state(), or restart with set_timesteps() / reset_state()."
+        )
+
+    # -------------------------------------------------------------------------------------- step
+
+    def convert_model_output(
+        self, model_output: torch.Tensor, sample: torch.Tensor, sigma: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The noise prediction :math:`\\epsilon_\\theta` DEIS extrapolates, and the data prediction.
+
+        With ``thresholding`` the data prediction is thresholded first and the noise prediction
+        recomputed from it.
+
+        Args:
+            model_output: (B, C, ...) raw network output (per ``prediction_type``).
+            sample: (B, C, ...) the current sample.
+            sigma: its noise level :math:`\\rho = \\sigma_t/\\alpha_t`.
+
+        Returns:
+            (eps, x0), both (B, C, ...).
+        """
+        c = self.config
+        alpha_bar = 1.0 / (1.0 + sigma * sigma)
+        x0 = predict_x0(model_output, sample, alpha_bar, c.prediction_type)
+        if c.thresholding:
+            x0 = dynamic_threshold(x0, c.dynamic_thresholding_ratio, c.sample_max_value)
+            return eps_from_x0(x0, sample, alpha_bar), x0
+        return predict_eps(model_output, sample, alpha_bar, c.prediction_type), x0
+
+    def step(
+        self,
+        model_output: ArrayLike,
+        timestep: int | torch.Tensor,
+        sample: ArrayLike,
+        generator: GeneratorLike = None,
+        return_dict: bool = True,
+    ) -> SchedulerOutput | tuple[ArrayLike, ...]:
+        """Advance ``sample`` from ``timestep`` to the next timestep of the schedule.
+
+        Notation: ``eps`` are the noise predictions at the current and previous steps (current
+        first), ``rhos`` their :math:`\\rho = \\sigma/\\alpha` (the table ``self.sigmas``),
+        ``order`` the number of them used (see the module docstring).
+
+        Args:
+            model_output: (B, C, ...) network output at ``timestep``.
+            timestep: the current timestep, an element of ``self.timesteps``.
+            sample: (B, C, ...) the current sample :math:`x_{s_0}`.
+            generator: unused (the solver is deterministic); accepted for pipeline compatibility.
+            return_dict: return a :class:`SchedulerOutput` (else a tuple).
+
+        Returns:
+            ``prev_sample`` (B, C, ...) and ``pred_original_sample`` (the data prediction).
+
+        Raises:
+            ValueError: ``set_timesteps`` was not called, or ``timestep`` is not the one the
+                history expects.
+        """
+        if self.num_inference_steps is None:
+            raise ValueError("call set_timesteps() before step()")
+        c = self.config
+        t = timestep_to_int(timestep)
+        i = self._step_index_for(t)
+        n = len(self._timestep_list)
+        history = self._state.model_outputs if self._state.step_index == i else ()
+        sample_t, was_numpy = as_tensor(sample)
+        output_t = as_tensor(model_output)[0]
+        work = torch.float64 if sample_t.dtype == torch.float64 else torch.float32
+        x = sample_t.to(work)
+        rho_s0 = float(self.sigmas[i])
+        eps0, x0 = self.convert_model_output(output_t.to(device=x.device, dtype=work), x, rho_s0)
+
+        order = min(c.solver_order, len(history) + 1)
+        if c.lower_order_final and n < 15:
+            if i == n - 1:
+                order = 1
+            elif i == n - 2:
+                order = min(order, 2)
+
+        eps = [eps0, *reversed(history)][:order]
+        rhos = [float(self.sigmas[i - k]) for k in range(order)]
+        rho_t = float(self.sigmas[i + 1])
+        alpha_s0 = 1.0 / math.sqrt(1.0 + rho_s0 * rho_s0)
+        alpha_t = 1.0 / math.sqrt(1.0 + rho_t * rho_t)
+        prev = deis_update(x, eps, alpha_s0, alpha_t, rho_t, rhos)
+
+        keep = c.solver_order - 1
+        history_ts = self._state.timesteps if history else ()
+        outputs = (*history, eps0)[-keep:] if keep else ()
+        ts = (*history_ts, t)[-keep:] if keep else ()
+        self._state = DEISState(step_index=i + 1, timesteps=ts, model_outputs=outputs)
+
+        prev_sample = restore_type(prev.to(sample_t.dtype), was_numpy)
+        if not return_dict:
+            return (prev_sample,)
+        return SchedulerOutput(
+            prev_sample=prev_sample,
+            pred_original_sample=restore_type(x0.to(sample_t.dtype), was_numpy),
+        )

@@ -1,0 +1,403 @@
+"""Tests of DPMSolverMultistepScheduler: the core conformance kit, parity with diffusers, state."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+import torch
+from diffusers_hub_dpm_solver.scheduler import (
+    DPMSolverMultistepScheduler,
+    DPMSolverState,
+    dpm_solver_first_order_update,
+    karras_sigmas,
+)
+
+from diffusers_hub.scheduling import SchedulerOutput
+from diffusers_hub.testing import SchedulerContract
+
+SHAPE = (2, 3, 8, 8)
+
+
+def fixed_outputs(
+    count: int, seed: int = 0, dtype: torch.dtype = torch.float32
+) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(SHAPE, generator=g, dtype=dtype) for _ in range(count)]
+
+
+def run(
+    scheduler: Any,
+    sample: torch.Tensor,
+    outputs: list[torch.Tensor],
+    start: int = 0,
+    stop: int | None = None,
+) -> torch.Tensor:
+    """The ordinary loop over scheduler.timesteps[start:stop] with one fixed output per index."""
+    timesteps = scheduler.timesteps.tolist()
+    for i in range(start, len(timesteps) if stop is None else stop):
+        sample = scheduler.step(outputs[i], timesteps[i], sample).prev_sample
+    return sample
+
+
+# --------------------------------------------------------------------------------------------------
+# Conformance kit
+# --------------------------------------------------------------------------------------------------
+
+
+class TestDPMSolverFirstOrder(SchedulerContract):
+    """Order 1 keeps no history, so the whole memoryless contract applies unchanged."""
+
+    scheduler_class = DPMSolverMultistepScheduler
+    scheduler_config: ClassVar[dict[str, Any]] = {"num_train_timesteps": 100, "solver_order": 1}
+
+
+class TestDPMSolverMultistep(SchedulerContract):
+    """Orders 2-3 carry an explicit history; the contract's memoryless checks become state checks."""
+
+    scheduler_class = DPMSolverMultistepScheduler
+    scheduler_config: ClassVar[dict[str, Any]] = {"num_train_timesteps": 100, "solver_order": 3}
+    sample_shape = SHAPE
+
+    def test_step_shape_dtype_type(self) -> None:
+        scheduler = self.make_scheduler_with_steps()
+        model_output, sample = self.make_inputs()
+        t = scheduler.timesteps[0]
+        for dtype in (torch.float32, torch.float64):
+            scheduler.reset_state()
+            out = scheduler.step(model_output.to(dtype), t, sample.to(dtype))
+            assert isinstance(out, SchedulerOutput)
+            assert out.prev_sample.shape == sample.shape and out.prev_sample.dtype == dtype
+            assert bool(torch.isfinite(out.prev_sample).all())
+        scheduler.reset_state()
+        tup = scheduler.step(model_output, t, sample, return_dict=False)
+        assert isinstance(tup, tuple) and tup[0].shape == sample.shape
+
+    def test_step_numpy(self) -> None:
+        scheduler = self.make_scheduler_with_steps()
+        model_output, sample = self.make_inputs()
+        ts = scheduler.timesteps.tolist()
+        first = scheduler.step(model_output, ts[0], sample).prev_sample
+        reference = scheduler.step(model_output, ts[1], first)
+        scheduler.reset_state()
+        first_np = scheduler.step(model_output.numpy(), ts[0], sample.numpy()).prev_sample
+        as_numpy = scheduler.step(model_output.numpy(), ts[1], first_np)
+        assert isinstance(as_numpy.prev_sample, np.ndarray)
+        assert as_numpy.prev_sample.dtype == np.float32
+        np.testing.assert_allclose(as_numpy.prev_sample, reference.prev_sample.numpy(), atol=1e-6)
+
+    def test_step_independent_of_call_history(self) -> None:
+        # The result depends on the arguments and the explicit state only.
+        scheduler = self.make_scheduler_with_steps()
+        outputs = fixed_outputs(self.num_inference_steps)
+        half = self.num_inference_steps // 2
+        x = run(scheduler, self.make_inputs()[1], outputs, stop=half)
+        saved = scheduler.get_state()
+        t = scheduler.timesteps[half]
+        first = scheduler.step(outputs[half], t, x).prev_sample
+        scheduler.reset_state()
+        run(scheduler, x, outputs, stop=3)  # unrelated calls in between
+        scheduler.set_state(saved)
+        assert torch.equal(scheduler.step(outputs[half], t, x).prev_sample, first)
+
+    def test_mid_schedule_start_matches_full_run(self) -> None:
+        scheduler = self.make_scheduler_with_steps()
+        outputs = fixed_outputs(self.num_inference_steps)
+        sample = self.make_inputs()[1]
+        full = run(scheduler, sample, outputs)
+        start = self.num_inference_steps // 2
+        scheduler.set_timesteps(self.num_inference_steps)
+        head = run(scheduler, sample, outputs, stop=start)
+        resumed = self.make_scheduler_with_steps()
+        resumed.set_state(scheduler.get_state())
+        assert torch.equal(run(resumed, head, outputs, start=start), full)
+
+
+# --------------------------------------------------------------------------------------------------
+# Parity with diffusers
+# --------------------------------------------------------------------------------------------------
+
+
+def make_pair(**config: Any) -> tuple[Any, DPMSolverMultistepScheduler]:
+    diffusers = pytest.importorskip("diffusers")
+    ours = DPMSolverMultistepScheduler(**config)
+    ref = diffusers.DPMSolverMultistepScheduler(**config)
+    # diffusers accumulates alpha_bar in float32 (relative error up to ~1e-4 in sigma near t=0);
+    # give it our float64 table so that the comparison isolates the solver.
+    ref.alphas_cumprod = ours.alphas_cumprod.clone()
+    return ref, ours
+
+
+def assert_parity(config: dict[str, Any], steps: int, tol: float = 1e-5) -> float:
+    ref, ours = make_pair(**config)
+    ref.set_timesteps(steps)
+    ours.set_timesteps(steps)
+    assert ours.timesteps.tolist() == ref.timesteps.tolist()
+    outputs = fixed_outputs(len(ours.timesteps), seed=1)
+    x = x_ref = fixed_outputs(1, seed=2)[0]
+    worst = 0.0
+    for i, t in enumerate(ours.timesteps):
+        x = ours.step(outputs[i], t, x).prev_sample
+        x_ref = ref.step(outputs[i], t, x_ref).prev_sample
+        # random outputs make the samples grow to O(100): compare relative to their size
+        err = float((x - x_ref).abs().max()) / max(1.0, float(x_ref.abs().max()))
+        worst = max(worst, err)
+        assert err <= tol, (config, steps, i, err)
+    return worst
+
+
+PARITY_CASES = [
+    dict(solver_order=o, algorithm_type=a, solver_type=s, prediction_type=p)
+    for o, a, s, p in itertools.product(
+        (1, 2, 3), ("dpmsolver++", "dpmsolver"), ("midpoint", "heun"), ("epsilon", "v_prediction")
+    )
+]
+
+
+@pytest.mark.parametrize("steps", [8, 20])
+@pytest.mark.parametrize("config", PARITY_CASES, ids=lambda c: "-".join(str(v) for v in c.values()))
+def test_parity_with_diffusers(config: dict[str, Any], steps: int) -> None:
+    if config["algorithm_type"] == "dpmsolver":
+        config = {**config, "final_sigmas_type": "sigma_min"}
+    assert_parity(config, steps)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"use_karras_sigmas": True, "solver_order": 2},
+        {"use_karras_sigmas": True, "solver_order": 3, "solver_type": "heun"},
+        {"use_karras_sigmas": True, "solver_order": 3, "prediction_type": "v_prediction"},
+        {"timestep_spacing": "leading", "steps_offset": 1, "solver_order": 3},
+        {"timestep_spacing": "trailing", "solver_order": 2},
+        {"lower_order_final": False, "solver_order": 3},
+        {"euler_at_final": True, "solver_order": 2},
+        {"final_sigmas_type": "sigma_min", "solver_order": 3},
+        {"beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012},
+        {"prediction_type": "sample", "solver_order": 2},
+        {"thresholding": True, "sample_max_value": 2.0, "solver_order": 2},
+    ],
+    ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()),
+)
+@pytest.mark.parametrize("steps", [10, 25])
+def test_parity_options(config: dict[str, Any], steps: int) -> None:
+    assert_parity(config, steps)
+
+
+def test_parity_without_shared_tables() -> None:
+    # Unmodified diffusers (float32 alpha_bar): agreement is limited by its table, not the solver.
+    diffusers = pytest.importorskip("diffusers")
+    for order in (2, 3):
+        ref = diffusers.DPMSolverMultistepScheduler(solver_order=order)
+        ours = DPMSolverMultistepScheduler(solver_order=order)
+        ref.set_timesteps(20)
+        ours.set_timesteps(20)
+        outputs = fixed_outputs(20, seed=1)
+        x = x_ref = fixed_outputs(1, seed=2)[0]
+        for i, t in enumerate(ours.timesteps):
+            x = ours.step(outputs[i], t, x).prev_sample
+            x_ref = ref.step(outputs[i], t, x_ref).prev_sample
+        assert float((x - x_ref).abs().max()) <= 1e-4 * max(1.0, float(x_ref.abs().max()))
+
+
+def test_timesteps_match_diffusers() -> None:
+    for spacing, karras, n in itertools.product(
+        ("linspace", "leading", "trailing"), (False, True), (1, 7, 50, 500, 999)
+    ):
+        if spacing == "leading" and n == 999:
+            continue  # diffusers' grid would reach timestep 1000 (out of range); we raise instead
+        config = {"timestep_spacing": spacing, "use_karras_sigmas": karras, "steps_offset": 1}
+        ref, ours = make_pair(**config)
+        ref.set_timesteps(n)
+        ours.set_timesteps(n)
+        assert ours.timesteps.tolist() == ref.timesteps.tolist(), (spacing, karras, n)
+        np.testing.assert_allclose(ours.sigmas, ref.sigmas.numpy(), rtol=1e-6)
+
+
+# --------------------------------------------------------------------------------------------------
+# Math and schedule
+# --------------------------------------------------------------------------------------------------
+
+
+def test_first_order_is_ddim() -> None:
+    # DPM-Solver++(1) from sigma_s to sigma_t equals the deterministic DDIM step.
+    g = torch.Generator().manual_seed(0)
+    x, eps = (
+        torch.randn(SHAPE, generator=g, dtype=torch.float64),
+        torch.randn(SHAPE, generator=g, dtype=torch.float64),
+    )
+    ab_s, ab_t = 0.3, 0.7
+    sigma_s, sigma_t = ((1 - ab_s) / ab_s) ** 0.5, ((1 - ab_t) / ab_t) ** 0.5
+    x0 = (x - (1 - ab_s) ** 0.5 * eps) / ab_s**0.5
+    ddim = ab_t**0.5 * x0 + (1 - ab_t) ** 0.5 * eps
+    ours = dpm_solver_first_order_update(x, x0, sigma_s, sigma_t, "dpmsolver++")
+    torch.testing.assert_close(ours, ddim, rtol=0, atol=1e-12)
+    ours_eps = dpm_solver_first_order_update(x, eps, sigma_s, sigma_t, "dpmsolver")
+    torch.testing.assert_close(ours_eps, ddim, rtol=0, atol=1e-12)
+
+
+def test_karras_sigmas_endpoints_and_rho() -> None:
+    sigmas = karras_sigmas(0.01, 80.0, 5)
+    assert sigmas[0] == pytest.approx(80.0) and sigmas[-1] == pytest.approx(0.01)
+    roots = sigmas ** (1 / 7)
+    np.testing.assert_allclose(np.diff(roots), np.full(4, roots[1] - roots[0]), rtol=1e-12)
+
+
+def test_exact_on_linear_data_prediction() -> None:
+    # A model whose data prediction is a fixed x0 makes the ODE exactly solvable: every order
+    # must land on x0 at sigma = 0 and on alpha_t x0 + sigma_t eps_0 along the way.
+    torch.manual_seed(0)
+    x0 = torch.randn(SHAPE, dtype=torch.float64)
+    noise = torch.randn(SHAPE, dtype=torch.float64)
+    for order in (1, 2, 3):
+        scheduler = DPMSolverMultistepScheduler(solver_order=order, prediction_type="sample")
+        scheduler.set_timesteps(12)
+        x = scheduler.add_noise(x0, noise, int(scheduler.timesteps[0]))
+        for t in scheduler.timesteps:
+            x = scheduler.step(x0, t, x).prev_sample
+        torch.testing.assert_close(x, x0, rtol=0, atol=1e-10)
+
+
+def test_config_swaps_with_deis_and_ddpm_names() -> None:
+    deis_like = {"algorithm_type": "deis", "solver_type": "logrho", "solver_order": 3}
+    scheduler = DPMSolverMultistepScheduler.from_config(deis_like)
+    assert scheduler.config.algorithm_type == "dpmsolver++"
+    assert scheduler.config.solver_type == "midpoint" and scheduler.config.solver_order == 3
+    with pytest.raises(ValueError, match="final_sigmas_type"):
+        DPMSolverMultistepScheduler(algorithm_type="dpmsolver")
+
+
+def test_full_schedule_n_equals_t() -> None:
+    scheduler = DPMSolverMultistepScheduler(num_train_timesteps=50)
+    scheduler.set_timesteps(50)
+    assert scheduler.timesteps.tolist() == list(range(49, -1, -1))
+    with pytest.raises(ValueError):
+        scheduler.set_timesteps(51)
+
+
+# --------------------------------------------------------------------------------------------------
+# Explicit history: inspect, stop, save, resume, restart
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("order", [2, 3])
+def test_stop_save_resume_restart(order: int, tmp_path: Path) -> None:
+    steps = 12
+    scheduler = DPMSolverMultistepScheduler(solver_order=order)
+    scheduler.set_timesteps(steps)
+    outputs = fixed_outputs(steps)
+    sample = fixed_outputs(1, seed=9)[0]
+    full = run(scheduler, sample, outputs)
+    assert scheduler.state.step_index == steps
+
+    # restart: set_timesteps resets the history and the same loop gives the same result
+    scheduler.set_timesteps(steps)
+    assert scheduler.state == DPMSolverState()
+    head = run(scheduler, sample, outputs, stop=5)
+    state = scheduler.state
+    assert state.step_index == 5
+    assert list(state.timesteps) == scheduler.timesteps[5 - (order - 1) : 5].tolist()
+    assert len(state.model_outputs) == order - 1
+
+    # save to disk, resume in a fresh scheduler
+    torch.save({"state": scheduler.get_state().to_dict(), "sample": head}, tmp_path / "ckpt.pt")
+    loaded = torch.load(tmp_path / "ckpt.pt", weights_only=True)
+    fresh = DPMSolverMultistepScheduler(solver_order=order)
+    fresh.set_timesteps(steps)
+    fresh.set_state(loaded["state"])
+    assert torch.equal(run(fresh, loaded["sample"], outputs, start=5), full)
+
+    # the original continues unaffected
+    assert torch.equal(run(scheduler, head, outputs, start=5), full)
+
+
+def test_out_of_order_step_raises_clear_error() -> None:
+    scheduler = DPMSolverMultistepScheduler(solver_order=2)
+    scheduler.set_timesteps(10)
+    outputs = fixed_outputs(10)
+    x = run(scheduler, fixed_outputs(1)[0], outputs, stop=3)
+    ts = scheduler.timesteps.tolist()
+    with pytest.raises(ValueError, match=rf"expects timestep {ts[3]}"):
+        scheduler.step(outputs[5], ts[5], x)
+    with pytest.raises(ValueError, match="expects timestep"):
+        scheduler.step(outputs[2], ts[2], x)  # repeating a step needs set_state()
+    # after the failures the history is untouched and the loop goes on
+    assert scheduler.state.step_index == 3
+    run(scheduler, x, outputs, start=3)
+    scheduler.reset_state()
+    with pytest.raises(ValueError, match="not in the schedule"):
+        scheduler.step(outputs[0], 3, x)
+
+
+def test_fresh_start_mid_schedule_is_allowed() -> None:
+    # img2img: an empty history may start at any scheduled timestep (with a first-order step).
+    scheduler = DPMSolverMultistepScheduler(solver_order=3)
+    scheduler.set_timesteps(10)
+    outputs = fixed_outputs(10)
+    x = run(scheduler, fixed_outputs(1)[0], outputs, start=4)
+    assert scheduler.state.step_index == 10 and bool(torch.isfinite(x).all())
+
+
+def test_set_state_rejects_foreign_state() -> None:
+    scheduler = DPMSolverMultistepScheduler(solver_order=2)
+    scheduler.set_timesteps(10)
+    run(scheduler, fixed_outputs(1)[0], fixed_outputs(10), stop=4)
+    saved = scheduler.get_state()
+    other = DPMSolverMultistepScheduler(solver_order=2)
+    other.set_timesteps(20)
+    with pytest.raises(ValueError, match="another set_timesteps"):
+        other.set_state(saved)
+    one = DPMSolverMultistepScheduler(solver_order=1)
+    one.set_timesteps(10)
+    with pytest.raises(ValueError, match="at most 0"):
+        one.set_state(saved)
+
+
+def test_get_state_is_a_copy() -> None:
+    scheduler = DPMSolverMultistepScheduler(solver_order=2)
+    scheduler.set_timesteps(10)
+    run(scheduler, fixed_outputs(1)[0], fixed_outputs(10), stop=2)
+    copy = scheduler.get_state()
+    copy.model_outputs[0].add_(1.0)
+    assert not torch.equal(copy.model_outputs[0], scheduler.state.model_outputs[0])
+
+
+# --------------------------------------------------------------------------------------------------
+# Registry and pipelines
+# --------------------------------------------------------------------------------------------------
+
+
+def test_registered_as_third_party_plugin() -> None:
+    from diffusers_hub import registry
+
+    assert registry.scheduler("dpm-solver") is DPMSolverMultistepScheduler
+    assert registry.scheduler("DPMSolverMultistepScheduler") is DPMSolverMultistepScheduler
+    entry = next(e for e in registry.list("scheduler") if e.name == "dpm-solver")
+    assert entry.distribution == "diffusers-hub-dpm-solver"
+    assert not entry.first_party
+
+
+def test_swaps_into_ddpm_pipeline() -> None:
+    ddpm = pytest.importorskip("diffusers_hub_ddpm.pipeline")
+    unet_mod = pytest.importorskip("diffusers_hub_ddpm.unet_2d")
+    ddpm_sched = pytest.importorskip("diffusers_hub_ddpm.scheduler")
+    torch.manual_seed(0)
+    unet = unet_mod.UNet2DModel(
+        sample_size=8,
+        block_out_channels=(8, 16),
+        down_block_types=("DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D"),
+        layers_per_block=1,
+        norm_num_groups=4,
+        add_attention=False,
+    )
+    pipe = ddpm.DDPMPipeline(unet=unet, scheduler=ddpm_sched.DDPMScheduler())
+    pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
+    pipe.set_progress_bar_config(disable=True)
+    images = pipe(
+        generator=torch.Generator().manual_seed(0), num_inference_steps=4, output_type="np"
+    ).images
+    assert images.shape == (1, 8, 8, 3) and np.isfinite(images).all()

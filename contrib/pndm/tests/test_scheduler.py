@@ -1,0 +1,404 @@
+"""Tests of PNDMScheduler: the core conformance kit, parity with diffusers, explicit state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+import torch
+from diffusers_hub_pndm.scheduler import (
+    PNDMScheduler,
+    PNDMState,
+    plms_combine,
+    pndm_plan,
+    pndm_transfer,
+)
+
+from diffusers_hub.scheduling import SchedulerOutput
+from diffusers_hub.testing import SchedulerContract
+
+SHAPE = (2, 3, 8, 8)
+
+
+def fixed_outputs(
+    count: int, seed: int = 0, dtype: torch.dtype = torch.float32
+) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(SHAPE, generator=g, dtype=dtype) for _ in range(count)]
+
+
+def run(
+    scheduler: PNDMScheduler,
+    sample: torch.Tensor,
+    outputs: list[torch.Tensor],
+    start: int = 0,
+    stop: int | None = None,
+) -> torch.Tensor:
+    """The ordinary loop over scheduler.timesteps[start:stop] with one fixed output per index."""
+    timesteps = scheduler.timesteps.tolist()
+    for i in range(start, len(timesteps) if stop is None else stop):
+        sample = scheduler.step(outputs[i], timesteps[i], sample).prev_sample
+    return sample
+
+
+# --------------------------------------------------------------------------------------------------
+# Conformance kit
+# --------------------------------------------------------------------------------------------------
+
+
+class _PNDMContract(SchedulerContract):
+    """PNDM keeps explicit buffers and visits some timesteps twice: the contract's memoryless and
+    strictly-descending checks become the corresponding state and schedule checks."""
+
+    scheduler_class = PNDMScheduler
+    sample_shape = SHAPE
+
+    def expected_length(self, n: int) -> int:
+        return n + 1 if self.scheduler_config.get("skip_prk_steps") else n + 9
+
+    def test_set_timesteps(self) -> None:
+        scheduler = self.make_scheduler()
+        total = scheduler.config.num_train_timesteps
+        for n in sorted({4, 5, self.num_inference_steps, total}):
+            scheduler.set_timesteps(n)
+            ts = scheduler.timesteps
+            assert ts.ndim == 1 and ts.shape[0] == self.expected_length(n) == len(scheduler.plan)
+            assert not ts.is_floating_point()
+            assert int(ts.min()) >= 0 and int(ts.max()) < total
+            assert bool((ts[1:] <= ts[:-1]).all())  # non-increasing: PRK repeats timesteps
+            assert scheduler.num_inference_steps == n
+
+    def test_determinism_with_seeded_generator(self) -> None:
+        a = self.run_loop(self.make_scheduler_with_steps(), seed=3)
+        b = self.run_loop(self.make_scheduler_with_steps(), seed=3)
+        assert len(a) == self.expected_length(self.num_inference_steps)
+        for x, y in zip(a, b, strict=True):
+            assert torch.equal(x, y)
+
+    def test_step_shape_dtype_type(self) -> None:
+        scheduler = self.make_scheduler_with_steps()
+        model_output, sample = self.make_inputs()
+        t = scheduler.timesteps[0]
+        for dtype in (torch.float32, torch.float64):
+            scheduler.reset_state()
+            out = scheduler.step(model_output.to(dtype), t, sample.to(dtype))
+            assert isinstance(out, SchedulerOutput)
+            assert out.prev_sample.shape == sample.shape and out.prev_sample.dtype == dtype
+            assert bool(torch.isfinite(out.prev_sample).all())
+        scheduler.reset_state()
+        tup = scheduler.step(model_output, t, sample, return_dict=False)
+        assert isinstance(tup, tuple) and tup[0].shape == sample.shape
+
+    def test_step_numpy(self) -> None:
+        scheduler = self.make_scheduler_with_steps()
+        outputs = fixed_outputs(3)
+        sample = self.make_inputs()[1]
+        reference = run(scheduler, sample, outputs, stop=3)
+        scheduler.reset_state()
+        ts = scheduler.timesteps.tolist()
+        x = sample.numpy()
+        for i in range(3):
+            out = scheduler.step(outputs[i].numpy(), ts[i], x)
+            x = out.prev_sample
+            assert isinstance(x, np.ndarray) and x.dtype == np.float32
+        np.testing.assert_allclose(x, reference.numpy(), atol=1e-6)
+
+    def test_step_independent_of_call_history(self) -> None:
+        # The result depends on the arguments and the explicit state only.
+        scheduler = self.make_scheduler_with_steps()
+        outputs = fixed_outputs(len(scheduler.timesteps))
+        half = len(scheduler.timesteps) // 2
+        x = run(scheduler, self.make_inputs()[1], outputs, stop=half)
+        saved = scheduler.get_state()
+        t = scheduler.timesteps[half]
+        first = scheduler.step(outputs[half], t, x).prev_sample
+        scheduler.reset_state()
+        run(scheduler, x, outputs, stop=3)  # unrelated calls in between
+        scheduler.set_state(saved)
+        assert torch.equal(scheduler.step(outputs[half], t, x).prev_sample, first)
+
+    def test_mid_schedule_start_matches_full_run(self) -> None:
+        scheduler = self.make_scheduler_with_steps()
+        outputs = fixed_outputs(len(scheduler.timesteps))
+        sample = self.make_inputs()[1]
+        full = run(scheduler, sample, outputs)
+        for start in (1, 5, len(scheduler.timesteps) // 2):
+            scheduler.set_timesteps(self.num_inference_steps)
+            head = run(scheduler, sample, outputs, stop=start)
+            resumed = self.make_scheduler_with_steps()
+            resumed.set_state(scheduler.get_state())
+            assert torch.equal(run(resumed, head, outputs, start=start), full)
+
+
+class TestPNDMWithRungeKutta(_PNDMContract):
+    scheduler_config: ClassVar[dict[str, Any]] = {"num_train_timesteps": 100}
+
+
+class TestPNDMSkipPRK(_PNDMContract):
+    scheduler_config: ClassVar[dict[str, Any]] = {
+        "num_train_timesteps": 100,
+        "skip_prk_steps": True,
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# Parity with diffusers
+# --------------------------------------------------------------------------------------------------
+
+
+def make_pair(share_tables: bool = True, **config: Any) -> tuple[Any, PNDMScheduler]:
+    diffusers = pytest.importorskip("diffusers")
+    ours = PNDMScheduler(**config)
+    ref = diffusers.PNDMScheduler(**config)
+    if share_tables:
+        # diffusers accumulates alpha_bar in float32; give it our float64 table so that the
+        # comparison isolates the method.
+        ref.alphas_cumprod = ours.alphas_cumprod.clone()
+        ref.final_alpha_cumprod = torch.tensor(ours.final_alpha_cumprod, dtype=torch.float64)
+    return ref, ours
+
+
+def assert_parity(
+    config: dict[str, Any],
+    steps: int,
+    dtype: torch.dtype = torch.float32,
+    tol: float = 1e-5,
+    share_tables: bool = True,
+) -> None:
+    ref, ours = make_pair(share_tables, **config)
+    ref.set_timesteps(steps)
+    ours.set_timesteps(steps)
+    assert ours.timesteps.tolist() == ref.timesteps.tolist()
+    outputs = fixed_outputs(len(ours.timesteps), seed=1, dtype=dtype)
+    x = x_ref = fixed_outputs(1, seed=2, dtype=dtype)[0]
+    for i, t in enumerate(ours.timesteps):
+        x = ours.step(outputs[i], t, x).prev_sample
+        x_ref = ref.step(outputs[i], t, x_ref).prev_sample
+        err = float((x - x_ref).abs().max()) / max(1.0, float(x_ref.abs().max()))
+        assert err <= tol, (config, steps, i, err)
+
+
+@pytest.mark.parametrize("steps", [4, 7, 25])
+@pytest.mark.parametrize("skip_prk_steps", [False, True])
+@pytest.mark.parametrize("spacing", ["leading", "linspace", "trailing"])
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+def test_parity_with_diffusers(
+    steps: int, skip_prk_steps: bool, spacing: str, prediction_type: str
+) -> None:
+    config = {
+        "skip_prk_steps": skip_prk_steps,
+        "timestep_spacing": spacing,
+        "prediction_type": prediction_type,
+        "steps_offset": 1 if spacing == "leading" else 0,
+    }
+    assert_parity(config, steps)
+    assert_parity(config, steps, dtype=torch.float64, tol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"set_alpha_to_one": True},
+        {"set_alpha_to_one": True, "skip_prk_steps": True},
+        {"beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012},
+        {"beta_schedule": "scaled_linear", "beta_end": 0.012, "skip_prk_steps": True},
+        {"beta_schedule": "squaredcos_cap_v2"},
+    ],
+    ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()),
+)
+def test_parity_options(config: dict[str, Any]) -> None:
+    for steps in (1, 10) if config.get("skip_prk_steps") else (4, 10):
+        assert_parity(config, steps)
+        assert_parity(config, steps, dtype=torch.float64, tol=1e-10)
+
+
+@pytest.mark.parametrize("skip_prk_steps", [False, True])
+def test_parity_without_shared_tables(skip_prk_steps: bool) -> None:
+    # Unmodified diffusers with its float32 alpha_bar, as Stable Diffusion configures PNDM.
+    config = {
+        "skip_prk_steps": skip_prk_steps,
+        "beta_schedule": "scaled_linear",
+        "beta_start": 0.00085,
+        "beta_end": 0.012,
+        "steps_offset": 1,
+    }
+    assert_parity(config, 20, share_tables=False)
+
+
+def test_rejects_unsupported_schedules() -> None:
+    scheduler = PNDMScheduler()
+    with pytest.raises(ValueError, match="at least 4"):
+        scheduler.set_timesteps(3)
+    with pytest.raises(ValueError, match="explicit timesteps"):
+        scheduler.set_timesteps(timesteps=[900, 500, 100])
+
+
+# --------------------------------------------------------------------------------------------------
+# Math and plan
+# --------------------------------------------------------------------------------------------------
+
+
+def test_transfer_is_ddim_step() -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(SHAPE, generator=g, dtype=torch.float64)
+    eps = torch.randn(SHAPE, generator=g, dtype=torch.float64)
+    ab_t, ab_prev = 0.3, 0.8
+    x0 = (x - (1 - ab_t) ** 0.5 * eps) / ab_t**0.5
+    ddim = ab_prev**0.5 * x0 + (1 - ab_prev) ** 0.5 * eps
+    torch.testing.assert_close(pndm_transfer(x, eps, ab_t, ab_prev), ddim, rtol=0, atol=1e-12)
+
+
+def test_plms_combine_weights() -> None:
+    ets = [torch.full((1,), float(v)) for v in (1.0, 2.0, 4.0, 8.0)]  # oldest first
+    assert float(plms_combine(ets[-1:])) == 8.0
+    assert float(plms_combine(ets[-2:])) == pytest.approx((3 * 8 - 4) / 2)
+    assert float(plms_combine(ets[-3:])) == pytest.approx((23 * 8 - 16 * 4 + 5 * 2) / 12)
+    assert float(plms_combine(ets)) == pytest.approx((55 * 8 - 59 * 4 + 37 * 2 - 9 * 1) / 24)
+    ones = [torch.ones(1)] * 4  # every rule reproduces a constant
+    for k in range(1, 5):
+        assert float(plms_combine(ones[:k])) == pytest.approx(1.0)
+
+
+def test_plan_structure() -> None:
+    base = np.array([800, 600, 400, 200, 0], dtype=np.int64)  # leading spacing, T = 1000, n = 5
+    plan = pndm_plan(base, 1000, skip_prk_steps=False)
+    assert [p.kind for p in plan] == ["prk"] * 12 + ["plms"] * 2
+    assert [p.timestep for p in plan[:4]] == [800, 700, 700, 600]
+    assert all(p.t_from == 800 for p in plan[:4])
+    assert [p.t_to for p in plan[:4]] == [700, 700, 600, 600]
+    assert [p.timestep for p in plan[12:]] == [200, 0]
+    assert (plan[12].t_from, plan[12].t_to) == (200, 0)
+    skip = pndm_plan(base, 1000, skip_prk_steps=True)
+    assert [p.timestep for p in skip] == [800, 600, 600, 400, 200, 0]
+    assert (skip[1].t_from, skip[1].t_to) == (800, 600)
+    assert (skip[2].t_from, skip[2].t_to) == (600, 400)
+
+
+def test_constant_noise_prediction_matches_ddim() -> None:
+    # When the model always predicts the same noise every PNDM combination equals that noise,
+    # so the whole run is a chain of DDIM transfers to the clean end.
+    torch.manual_seed(0)
+    eps = torch.randn(SHAPE, dtype=torch.float64)
+    x0 = torch.randn(SHAPE, dtype=torch.float64)
+    for skip in (False, True):
+        scheduler = PNDMScheduler(skip_prk_steps=skip, set_alpha_to_one=True)
+        scheduler.set_timesteps(10)
+        x = scheduler.add_noise(x0, eps, int(scheduler.timesteps[0]))
+        for t in scheduler.timesteps:
+            x = scheduler.step(eps, t, x).prev_sample
+        torch.testing.assert_close(x, x0, rtol=0, atol=1e-10)
+
+
+# --------------------------------------------------------------------------------------------------
+# Explicit state: inspect, stop, save, resume, restart
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("skip_prk_steps", "stop"), [(False, 6), (False, 14), (True, 1), (True, 4)]
+)
+def test_stop_save_resume_restart(skip_prk_steps: bool, stop: int, tmp_path: Path) -> None:
+    scheduler = PNDMScheduler(skip_prk_steps=skip_prk_steps)
+    scheduler.set_timesteps(10)
+    outputs = fixed_outputs(len(scheduler.timesteps))
+    sample = fixed_outputs(1, seed=9)[0]
+    full = run(scheduler, sample, outputs)
+
+    scheduler.set_timesteps(10)  # restart
+    assert scheduler.state.step_index == 0 and scheduler.state.ets == ()
+    head = run(scheduler, sample, outputs, stop=stop)
+    state = scheduler.state
+    assert state.step_index == stop
+    assert len(state.ets) == len(state.ets_timesteps) <= 4
+    if not skip_prk_steps and stop == 6:  # in the middle of the second Runge-Kutta step
+        assert state.cur_sample is not None and state.cur_model_output is not None
+
+    torch.save({"state": scheduler.get_state().to_dict(), "sample": head}, tmp_path / "ckpt.pt")
+    loaded = torch.load(tmp_path / "ckpt.pt", weights_only=True)
+    fresh = PNDMScheduler(skip_prk_steps=skip_prk_steps)
+    fresh.set_timesteps(10)
+    fresh.set_state(loaded["state"])
+    assert torch.equal(run(fresh, loaded["sample"], outputs, start=stop), full)
+    assert torch.equal(run(scheduler, head, outputs, start=stop), full)
+
+
+def test_out_of_order_step_raises_clear_error() -> None:
+    scheduler = PNDMScheduler()
+    scheduler.set_timesteps(10)
+    ts = scheduler.timesteps.tolist()
+    outputs = fixed_outputs(len(ts))
+    x = run(scheduler, fixed_outputs(1)[0], outputs, stop=2)
+    assert ts[1] == ts[2]  # PRK evaluates the half step twice
+    with pytest.raises(ValueError, match=rf"expects timestep {ts[2]} \(step 2"):
+        scheduler.step(outputs[3], ts[3], x)
+    with pytest.raises(ValueError, match="expects timestep"):
+        scheduler.step(outputs[0], ts[0], x)
+    assert scheduler.state.step_index == 2
+    run(scheduler, x, outputs, start=2)
+    with pytest.raises(ValueError, match="finished"):
+        scheduler.step(outputs[0], ts[-1], x)
+    fresh = PNDMScheduler()
+    fresh.set_timesteps(10)
+    with pytest.raises(ValueError, match="expects timestep"):  # PNDM must start at the top
+        fresh.step(outputs[0], ts[5], x)
+
+
+def test_set_state_rejects_foreign_state() -> None:
+    scheduler = PNDMScheduler()
+    scheduler.set_timesteps(10)
+    run(scheduler, fixed_outputs(1)[0], fixed_outputs(len(scheduler.timesteps)), stop=5)
+    other = PNDMScheduler()
+    other.set_timesteps(20)
+    with pytest.raises(ValueError, match="another set_timesteps"):
+        other.set_state(scheduler.get_state())
+
+
+def test_get_state_is_a_copy() -> None:
+    scheduler = PNDMScheduler(skip_prk_steps=True)
+    scheduler.set_timesteps(10)
+    run(scheduler, fixed_outputs(1)[0], fixed_outputs(11), stop=3)
+    copy = scheduler.get_state()
+    copy.ets[0].add_(1.0)
+    assert not torch.equal(copy.ets[0], scheduler.state.ets[0])
+    assert PNDMState.from_dict(copy.to_dict()).ets_timesteps == scheduler.state.ets_timesteps
+
+
+# --------------------------------------------------------------------------------------------------
+# Registry and pipelines
+# --------------------------------------------------------------------------------------------------
+
+
+def test_registered_as_third_party_plugin() -> None:
+    from diffusers_hub import registry
+
+    assert registry.scheduler("pndm") is PNDMScheduler
+    assert registry.scheduler("PNDMScheduler") is PNDMScheduler
+    entry = next(e for e in registry.list("scheduler") if e.name == "pndm")
+    assert entry.distribution == "diffusers-hub-pndm"
+    assert not entry.first_party
+
+
+@pytest.mark.parametrize("skip_prk_steps", [False, True])
+def test_swaps_into_ddpm_pipeline(skip_prk_steps: bool) -> None:
+    ddpm = pytest.importorskip("diffusers_hub_ddpm.pipeline")
+    unet_mod = pytest.importorskip("diffusers_hub_ddpm.unet_2d")
+    ddpm_sched = pytest.importorskip("diffusers_hub_ddpm.scheduler")
+    torch.manual_seed(0)
+    unet = unet_mod.UNet2DModel(
+        sample_size=8,
+        block_out_channels=(8, 16),
+        down_block_types=("DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D"),
+        layers_per_block=1,
+        norm_num_groups=4,
+        add_attention=False,
+    )
+    pipe = ddpm.DDPMPipeline(unet=unet, scheduler=ddpm_sched.DDPMScheduler())
+    pipe.scheduler = PNDMScheduler.from_config(pipe.scheduler.config, skip_prk_steps=skip_prk_steps)
+    pipe.set_progress_bar_config(disable=True)
+    images = pipe(
+        generator=torch.Generator().manual_seed(0), num_inference_steps=5, output_type="np"
+    ).images
+    assert images.shape == (1, 8, 8, 3) and np.isfinite(images).all()

@@ -1,0 +1,109 @@
+"""pluggy hook specifications: cross-cutting behaviour that plugins contribute.
+
+Hooks are not how components are registered (that is the job of the entry-point groups read by
+:mod:`diffusers_hub.registry`); they let a plugin add behaviour that is not a component: embedded
+demo weights, training commands, checkpoint converters and extra ``diffusers-hub`` subcommands.
+
+A plugin points the entry-point group ``diffusers_hub.hooks`` at a module of hook
+implementations::
+
+    [project.entry-points."diffusers_hub.hooks"]
+    myplugin = "myplugin.hooks"
+
+and marks each implementation with :data:`hookimpl`::
+
+    # myplugin/hooks.py: import-light (no torch, no model code at import time)
+    from diffusers_hub.hookspecs import hookimpl
+
+    @hookimpl
+    def diffusers_hub_converters() -> dict[str, str]:
+        return {"myformat": "myplugin.convert:main"}
+
+Hook modules are imported the first time :func:`diffusers_hub.registry.hooks` is called, never by
+``import diffusers_hub`` or by listing plugins, so they must import neither torch nor their
+plugin's heavy modules at import time: point at them with ``"module:function"`` strings instead.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import argparse
+
+__all__ = [
+    "PROJECT_NAME",
+    "diffusers_hub_add_commands",
+    "diffusers_hub_converters",
+    "diffusers_hub_demo_checkpoints",
+    "diffusers_hub_trainers",
+    "hookimpl",
+    "hookspec",
+]
+
+#: The pluggy project name shared by the specs and the implementations.
+PROJECT_NAME = "diffusers_hub"
+
+#: Decorator marking hook specifications (used by this module).
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+
+#: Decorator marking hook implementations in a plugin's hook module.
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def diffusers_hub_demo_checkpoints() -> dict[str, str]:  # type: ignore[empty-body]
+    """Embedded demo weights: pipeline name -> folder holding a loadable pipeline.
+
+    ``diffusers-hub generate PIPELINE`` without ``--model`` loads the folder returned for
+    ``PIPELINE`` (any of the pipeline's registry names) with ``from_pretrained``. The folder ships
+    inside the plugin package (for example ``importlib.resources.files(__package__) / "demo"``).
+
+    Returns:
+        A mapping of pipeline registry names to absolute folder paths.
+    """
+
+
+@hookspec
+def diffusers_hub_trainers() -> dict[str, str]:  # type: ignore[empty-body]
+    """Training commands: trainer name -> ``"module:function"``.
+
+    ``diffusers-hub train NAME ARGS...`` imports ``module``, calls ``function(ARGS)`` with the
+    remaining command-line arguments as a list of strings and exits with the integer it returns.
+    The function parses its own options (``argparse``).
+
+    Returns:
+        A mapping of trainer names to ``"module:function"`` references.
+    """
+
+
+@hookspec
+def diffusers_hub_converters() -> dict[str, str]:  # type: ignore[empty-body]
+    """Checkpoint converters from original release formats: format name -> ``"module:function"``.
+
+    ``diffusers-hub convert FORMAT ARGS...`` imports ``module``, calls ``function(ARGS)`` with the
+    remaining command-line arguments and exits with the integer it returns. A converter writes
+    a diffusers-format folder (for example from glide-text2im's ``base.pt``).
+
+    Returns:
+        A mapping of format names to ``"module:function"`` references.
+    """
+
+
+@hookspec
+def diffusers_hub_add_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add subcommands to ``diffusers-hub``.
+
+    Add parsers with ``subparsers.add_parser(name, help=...)`` and give each a handler with
+    ``parser.set_defaults(func=handler)``, where ``handler(args: argparse.Namespace)`` returns the
+    exit status (``int``; ``None`` means 0). Names already taken by the core (``plugins``,
+    ``generate``, ``train``, ``convert``) or by another plugin cannot be reused; a plugin whose
+    hook fails is skipped with a warning and the other commands keep working. Plugin commands are
+    only added when the command line does not name a core command, so that core commands never
+    import plugin hook modules needlessly.
+
+    Args:
+        subparsers: the ``argparse`` subparsers object of the ``diffusers-hub`` parser.
+    """

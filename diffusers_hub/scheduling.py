@@ -1,0 +1,532 @@
+"""The scheduler base: config schema, step output, and the behaviour every scheduler shares.
+
+A scheduler turns a model output at timestep ``t`` into the previous (less noisy) sample
+(``step``), adds noise for training (``add_noise``, eq. 4 of arXiv:2006.11239) and gives the training
+target of its prediction type (``training_target``). :class:`SchedulerMixin` computes the beta
+schedule once, in float64, from the config, and keeps the timestep schedule set by
+``set_timesteps``. ``step`` depends only on its arguments and that schedule, never on how often it
+was called.
+
+Numpy arrays work wherever tensors do: arrays in, arrays out (converted at the boundary).
+
+Example:
+    >>> from diffusers_hub.scheduling import SchedulerConfig
+    >>> SchedulerConfig.from_dict({"timesteps": 50, "tensor_format": "np"}).num_train_timesteps
+    50
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, TypeVar, overload
+
+import numpy as np
+import numpy.typing as npt
+import pydantic
+import torch
+from pydantic import Field
+
+from diffusers_hub import schedules
+from diffusers_hub.config import ComponentConfig, ConfigMixin
+from diffusers_hub.noise import randn_tensor
+
+__all__ = [
+    "ArrayLike",
+    "SchedulerConfig",
+    "SchedulerMixin",
+    "SchedulerOutput",
+    "as_tensor",
+    "draw_noise",
+    "restore_type",
+    "timestep_to_int",
+]
+
+logger = logging.getLogger(__name__)
+
+S = TypeVar("S", bound="SchedulerMixin")
+
+#: A sample: a torch tensor or a numpy array (returned as the same type).
+ArrayLike = torch.Tensor | npt.NDArray[Any]
+#: A noise source: a torch generator, a list of them (one per batch item), or a numpy generator.
+GeneratorLike = torch.Generator | list[torch.Generator] | np.random.Generator | None
+
+
+class SchedulerConfig(ComponentConfig):
+    """Fields shared by every discrete-time scheduler (the diffusers ``scheduler_config.json`` keys).
+
+    Attributes:
+        num_train_timesteps: T, the number of diffusion steps the model was trained with.
+        beta_start: first beta (linear, scaled_linear, sigmoid schedules).
+        beta_end: last beta.
+        beta_schedule: how betas are spaced (see :func:`diffusers_hub.schedules.betas_for_schedule`).
+        trained_betas: explicit betas (T values); win over ``beta_schedule``.
+        prediction_type: what the model predicts: noise, the clean sample, or v.
+        timestep_spacing: how ``set_timesteps(n)`` picks n of the T timesteps.
+        steps_offset: added to ``leading`` timesteps (latent diffusion uses 1).
+        clip_sample: clip the predicted clean sample to ``[-clip_sample_range, clip_sample_range]``.
+        clip_sample_range: the clipping bound.
+        thresholding: use dynamic thresholding (arXiv:2205.11487) instead of clipping.
+        dynamic_thresholding_ratio: the quantile used by dynamic thresholding.
+        sample_max_value: the largest dynamic threshold.
+        rescale_betas_zero_snr: rescale betas to zero terminal SNR (arXiv:2305.08891).
+    """
+
+    legacy_keys: ClassVar[dict[str, str]] = {
+        "timesteps": "num_train_timesteps",
+        "clip_predicted_image": "clip_sample",
+    }
+    obsolete_keys: ClassVar[frozenset[str]] = frozenset({"tensor_format", "timestep_values"})
+
+    num_train_timesteps: int = Field(default=1000, ge=1)
+    beta_start: float = Field(default=0.0001, gt=0.0, le=1.0)
+    beta_end: float = Field(default=0.02, gt=0.0, le=1.0)
+    beta_schedule: Literal["linear", "scaled_linear", "squaredcos_cap_v2", "sigmoid"] = "linear"
+    trained_betas: list[float] | None = None
+    prediction_type: Literal["epsilon", "sample", "v_prediction"] = "epsilon"
+    timestep_spacing: Literal["leading", "trailing", "linspace"] = "leading"
+    steps_offset: int = Field(default=0, ge=0)
+    clip_sample: bool = True
+    clip_sample_range: float = Field(default=1.0, gt=0.0)
+    thresholding: bool = False
+    dynamic_thresholding_ratio: float = Field(default=0.995, gt=0.0, le=1.0)
+    sample_max_value: float = Field(default=1.0, ge=1.0)
+    rescale_betas_zero_snr: bool = False
+
+    @pydantic.field_validator("trained_betas", mode="before")
+    @classmethod
+    def _betas_to_list(cls, value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            return value.detach().cpu().double().reshape(-1).tolist()
+        if isinstance(value, np.ndarray | tuple):
+            return np.asarray(value, dtype=np.float64).reshape(-1).tolist()
+        return value
+
+
+@dataclass
+class SchedulerOutput:
+    """What ``step`` returns; unpacks and indexes like a tuple of its non-None fields.
+
+    Attributes:
+        prev_sample: (B, C, ...) the sample at the previous timestep, x_{t-1}.
+        pred_original_sample: (B, C, ...) the model's estimate of the clean sample x_0.
+
+    Example:
+        >>> out = SchedulerOutput(prev_sample=1, pred_original_sample=2)
+        >>> prev, x0 = out
+        >>> (prev, x0, out[0], out["pred_original_sample"])
+        (1, 2, 1, 2)
+    """
+
+    prev_sample: Any
+    pred_original_sample: Any = None
+
+    def to_tuple(self) -> tuple[Any, ...]:
+        """The non-None fields in declaration order."""
+        values = (getattr(self, f.name) for f in dataclasses.fields(self))
+        return tuple(v for v in values if v is not None)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.to_tuple())
+
+    def __len__(self) -> int:
+        return len(self.to_tuple())
+
+    @overload
+    def __getitem__(self, key: int | str) -> Any: ...
+
+    @overload
+    def __getitem__(self, key: slice) -> tuple[Any, ...]: ...
+
+    def __getitem__(self, key: int | str | slice) -> Any:
+        if isinstance(key, str):
+            return getattr(self, key)
+        return self.to_tuple()[key]
+
+
+# --------------------------------------------------------------------------------------------------
+# Boundary helpers (numpy <-> torch, timesteps, noise)
+# --------------------------------------------------------------------------------------------------
+
+
+def as_tensor(value: ArrayLike) -> tuple[torch.Tensor, bool]:
+    """``value`` as a torch tensor, and whether it was a numpy array (zero-copy when possible)."""
+    if isinstance(value, np.ndarray):
+        array = value if value.flags.writeable else value.copy()
+        return torch.from_numpy(np.ascontiguousarray(array)), True
+    if isinstance(value, torch.Tensor):
+        return value, False
+    raise TypeError(f"expected a torch.Tensor or numpy.ndarray, got {type(value).__name__}")
+
+
+def restore_type(value: torch.Tensor, was_numpy: bool) -> ArrayLike:
+    """Undo :func:`as_tensor`: a numpy array when the input was one."""
+    return value.cpu().numpy() if was_numpy else value
+
+
+def timestep_to_int(timestep: int | float | torch.Tensor | np.integer[Any] | np.ndarray) -> int:
+    """A single timestep (Python number, 0-dim or 1-element tensor or array) as an int.
+
+    Raises:
+        ValueError: the value holds several timesteps or is not an integer.
+    """
+    if isinstance(timestep, torch.Tensor | np.ndarray):
+        count = timestep.size if isinstance(timestep, np.ndarray) else timestep.numel()
+        if count != 1:
+            raise ValueError(f"step() takes one timestep, got {tuple(timestep.shape)} values")
+        value: Any = timestep.item()
+    else:
+        value = timestep
+    as_int = int(value)
+    if as_int != value:
+        raise ValueError(f"timestep must be an integer, got {value!r}")
+    return as_int
+
+
+def draw_noise(
+    shape: tuple[int, ...],
+    generator: GeneratorLike,
+    like: torch.Tensor,
+) -> torch.Tensor:
+    """Standard normal noise shaped ``shape`` with ``like``'s dtype and device.
+
+    A torch generator draws on its own device (:func:`diffusers_hub.noise.randn_tensor`), so a
+    CPU generator gives the same noise on every device; a numpy generator draws float64 noise on
+    the CPU.
+    """
+    if isinstance(generator, np.random.Generator):
+        noise = torch.from_numpy(generator.standard_normal(shape))
+        return noise.to(device=like.device, dtype=like.dtype)
+    return randn_tensor(shape, generator=generator, device=like.device, dtype=like.dtype)
+
+
+# --------------------------------------------------------------------------------------------------
+# The base class
+# --------------------------------------------------------------------------------------------------
+
+
+class SchedulerMixin(ConfigMixin):
+    """Base of every scheduler: the beta schedule, the timestep schedule, noising and targets.
+
+    Subclasses set ``config_class`` and implement ``step``. The constructor takes a config object
+    and/or its fields as keywords. Beta-related fields are read once, at construction.
+
+    Attributes:
+        betas: (T,) float64 betas.
+        alphas: (T,) float64 ``1 - betas``.
+        alphas_cumprod: (T,) float64 $\\bar\\alpha_t$.
+        timesteps: (n,) int64 timesteps the sampler visits, in order; before ``set_timesteps``,
+            all T training timesteps.
+        num_inference_steps: n after ``set_timesteps``, else None.
+        custom_timesteps: whether the schedule is an explicit list.
+    """
+
+    config_class: ClassVar[type[ComponentConfig]] = SchedulerConfig
+    config_name: ClassVar[str] = "scheduler_config.json"
+    default_subfolder: ClassVar[str | None] = "scheduler"
+    #: Model evaluations per step (1 for DDPM and DDIM).
+    order: ClassVar[int] = 1
+    #: Scale of the initial noise x_T.
+    init_noise_sigma: float = 1.0
+    #: Registry names of schedulers that read the same config (``B.from_config(a.config)``).
+    compatibles: ClassVar[tuple[str, ...]] = ()
+    #: Whether ``timesteps`` run from noisy to clean (False for inversion).
+    timesteps_descending: ClassVar[bool] = True
+
+    config: SchedulerConfig
+
+    def __init__(
+        self, config: ComponentConfig | Mapping[str, Any] | None = None, **fields: Any
+    ) -> None:
+        super().__init__(config, **fields)
+        c = self.config
+        betas = schedules.betas_for_schedule(
+            c.beta_schedule, c.num_train_timesteps, c.beta_start, c.beta_end, c.trained_betas
+        )
+        if c.rescale_betas_zero_snr:
+            betas = schedules.rescale_zero_terminal_snr(betas)
+        alpha_bar = schedules.alphas_cumprod(betas)
+        self.betas = torch.from_numpy(betas)
+        self.alphas = torch.from_numpy(1.0 - betas)
+        self.alphas_cumprod = torch.from_numpy(alpha_bar)
+        #: the same values as Python floats, for fast scalar lookups in ``step``
+        self._alpha_bar: list[float] = alpha_bar.tolist()
+        self._noise_tables: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, ...]] = {}
+        self.num_inference_steps: int | None = None
+        self.custom_timesteps = False
+        train = np.arange(c.num_train_timesteps, dtype=np.int64)
+        self._install_timesteps(train[::-1] if self.timesteps_descending else train, None)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in self.config.to_dict().items())
+        return f"{type(self).__name__}({fields})"
+
+    def __len__(self) -> int:
+        """T, the number of training timesteps."""
+        return self.config.num_train_timesteps
+
+    # ---------------------------------------------------------------- loading and saving
+
+    @classmethod
+    def from_pretrained(
+        cls: type[S],
+        path_or_repo: str | os.PathLike[str],
+        *,
+        subfolder: str | None = None,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        token: str | bool | None = None,
+        local_files_only: bool = False,
+        **overrides: Any,
+    ) -> S:
+        """Load the scheduler from a folder or Hub repo id holding ``scheduler_config.json``.
+
+        A pipeline folder's ``scheduler/`` is found without ``subfolder``. A file saved for another
+        scheduler (a DDPM config read by DDIM) converts quietly; keys unknown to this class are
+        dropped. ``overrides`` replace config fields (``prediction_type="v_prediction"``).
+
+        Raises:
+            HubError: no config file found.
+            ConfigError: malformed file or invalid values (the message names file and field).
+        """
+        data = cls.load_config(
+            path_or_repo,
+            subfolder=subfolder,
+            revision=revision,
+            cache_dir=cache_dir,
+            token=token,
+            local_files_only=local_files_only,
+        )
+        source = data.pop("__source__", None)
+        saved_class = data.get("_class_name")
+        swap = isinstance(saved_class, str) and saved_class != cls.__name__
+        config = cls.config_class.from_dict(data, source=source, warn_unknown=not swap)
+        return cls(config, **overrides)
+
+    def save_pretrained(self, directory: str | os.PathLike[str]) -> None:
+        """Write ``scheduler_config.json`` (with ``_class_name``) into ``directory``, atomically."""
+        self.save_config(directory)
+
+    @classmethod
+    def compatible_classes(cls) -> list[type[SchedulerMixin]]:
+        """The installed scheduler classes named in ``compatibles`` (resolved via the registry)."""
+        from diffusers_hub.errors import RegistryError
+
+        try:
+            from diffusers_hub import registry
+        except ImportError:  # the registry is part of the core; tolerate partial installs
+            return []
+        found: list[type[SchedulerMixin]] = []
+        for name in cls.compatibles:
+            try:
+                obj = registry.scheduler(name)
+            except RegistryError:
+                continue
+            if isinstance(obj, type) and issubclass(obj, SchedulerMixin):
+                found.append(obj)
+        return found
+
+    # ---------------------------------------------------------------- timesteps
+
+    def _install_timesteps(
+        self, timesteps: npt.NDArray[np.int64], device: str | torch.device | None
+    ) -> None:
+        values = np.array(timesteps, dtype=np.int64, copy=True)  # fresh, positive strides
+        self.timesteps = torch.from_numpy(values).to(device) if device else torch.from_numpy(values)
+        self._timestep_list: list[int] = values.tolist()
+        self._position: dict[int, int] = {t: i for i, t in enumerate(self._timestep_list)}
+
+    def set_timesteps(
+        self,
+        num_inference_steps: int | None = None,
+        device: str | torch.device | None = None,
+        timesteps: list[int] | npt.NDArray[Any] | torch.Tensor | None = None,
+    ) -> None:
+        """Choose the timesteps of sampling.
+
+        Args:
+            num_inference_steps: n; the config's ``timestep_spacing`` picks n of the T timesteps.
+            device: where ``self.timesteps`` goes.
+            timesteps: an explicit list instead of n (descending; ascending for inversion).
+
+        Raises:
+            ValueError: neither or both of ``num_inference_steps`` and ``timesteps``, or invalid
+                values (see :func:`diffusers_hub.schedules.spaced_timesteps`).
+        """
+        c = self.config
+        if (num_inference_steps is None) == (timesteps is None):
+            raise ValueError("pass exactly one of num_inference_steps and timesteps")
+        if timesteps is not None:
+            values = schedules.validate_timesteps(
+                timesteps, c.num_train_timesteps, descending=self.timesteps_descending
+            )
+            self.custom_timesteps = True
+        else:
+            assert num_inference_steps is not None
+            values = schedules.spaced_timesteps(
+                c.num_train_timesteps, num_inference_steps, c.timestep_spacing, c.steps_offset
+            )
+            if not self.timesteps_descending:
+                values = values[::-1]
+            self.custom_timesteps = False
+        self.num_inference_steps = int(values.shape[0])
+        self._install_timesteps(values, device)
+
+    def previous_timestep(self, timestep: int) -> int:
+        """The timestep that ``step`` moves to from ``timestep``: the next one in the schedule.
+
+        Before ``set_timesteps`` this is ``timestep - 1``; after the last scheduled timestep it
+        is -1 (the clean end, $\\bar\\alpha = 1$).
+
+        Raises:
+            ValueError: ``timestep`` is not in the schedule set by ``set_timesteps``.
+        """
+        if self.num_inference_steps is None:
+            return timestep - 1
+        index = self._position.get(timestep)
+        if index is None:
+            raise ValueError(
+                f"timestep {timestep} is not in the schedule set by set_timesteps "
+                f"({self._timestep_list[:3]} ... {self._timestep_list[-3:]})"
+            )
+        nxt = index + 1
+        return self._timestep_list[nxt] if nxt < len(self._timestep_list) else -1
+
+    def scale_model_input(
+        self, sample: ArrayLike, timestep: int | torch.Tensor | None = None
+    ) -> ArrayLike:
+        """The model input at ``timestep``; discrete DDPM-family schedulers return ``sample``."""
+        return sample
+
+    def step(
+        self,
+        model_output: ArrayLike,
+        timestep: int | torch.Tensor,
+        sample: ArrayLike,
+        generator: GeneratorLike = None,
+        return_dict: bool = True,
+    ) -> SchedulerOutput | tuple[ArrayLike, ...]:
+        """Move ``sample`` from ``timestep`` to the previous timestep (implemented by subclasses)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement step()")
+
+    # ---------------------------------------------------------------- per-sample schedule math
+
+    def alpha_bar(self, timestep: int) -> float:
+        """$\\bar\\alpha_t$ of one training timestep as a float (1.0 for t < 0)."""
+        return 1.0 if timestep < 0 else self._alpha_bar[timestep]
+
+    def apply_x0_constraints(self, x0: torch.Tensor) -> torch.Tensor:
+        """Dynamic thresholding or clipping of a predicted clean sample, as configured (in place
+        for clipping, so pass a fresh tensor)."""
+        c = self.config
+        if c.thresholding:
+            return schedules.dynamic_threshold(x0, c.dynamic_thresholding_ratio, c.sample_max_value)
+        if c.clip_sample:
+            return x0.clamp_(-c.clip_sample_range, c.clip_sample_range)
+        return x0
+
+    def _noise_table(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(sqrt(alpha_bar), sqrt(1 - alpha_bar), alpha_bar) in ``like``'s dtype and device."""
+        key = (like.device, like.dtype)
+        table = self._noise_tables.get(key)
+        if table is None:
+            ab = self.alphas_cumprod
+            table = tuple(
+                v.to(device=like.device, dtype=like.dtype)
+                for v in (ab.sqrt(), (1.0 - ab).sqrt(), ab)
+            )
+            self._noise_tables[key] = table
+        return table[0], table[1], table[2]
+
+    def _gather(
+        self, timesteps: int | torch.Tensor | npt.NDArray[Any], like: torch.Tensor
+    ) -> tuple[torch.Tensor | float, torch.Tensor | float, torch.Tensor | float]:
+        """Per-item sqrt(ab), sqrt(1-ab), ab for ``timesteps``, shaped to broadcast over ``like``."""
+        if isinstance(timesteps, int | np.integer):
+            value = self._alpha_bar[int(timesteps)]
+            return value**0.5, (1.0 - value) ** 0.5, value
+        index = torch.as_tensor(timesteps).to(device=like.device, dtype=torch.long)
+        sqrt_ab, sqrt_1m, ab = self._noise_table(like)
+        shape = (-1,) + (1,) * (like.ndim - 1) if index.ndim > 0 else ()
+        return (
+            sqrt_ab[index].reshape(shape),
+            sqrt_1m[index].reshape(shape),
+            ab[index].reshape(shape),
+        )
+
+    def add_noise(
+        self,
+        original_samples: ArrayLike,
+        noise: ArrayLike,
+        timesteps: int | torch.Tensor | npt.NDArray[Any],
+    ) -> ArrayLike:
+        """Sample $q(x_t \\mid x_0)$: ``sqrt(ab_t) * x0 + sqrt(1 - ab_t) * noise``.
+
+        Args:
+            original_samples: (B, C, ...) clean samples x_0.
+            noise: (B, C, ...) standard normal noise.
+            timesteps: one timestep, or (B,) timesteps (one per item).
+
+        Returns:
+            (B, C, ...) noisy samples x_t, same type and dtype as ``original_samples``.
+
+        References:
+            eq. 4, arXiv:2006.11239.
+        """
+        x0, was_numpy = as_tensor(original_samples)
+        eps = as_tensor(noise)[0].to(device=x0.device, dtype=x0.dtype)
+        sqrt_ab, sqrt_1m, _ = self._gather(timesteps, x0)
+        noisy = x0 * sqrt_ab + eps * sqrt_1m  # eq. 4, arXiv:2006.11239
+        return restore_type(noisy, was_numpy)
+
+    def q_sample(
+        self,
+        original_samples: ArrayLike,
+        noise: ArrayLike,
+        timesteps: int | torch.Tensor | npt.NDArray[Any],
+    ) -> ArrayLike:
+        """Alias of :meth:`add_noise` under its name in the DDPM code release."""
+        return self.add_noise(original_samples, noise, timesteps)
+
+    def get_velocity(
+        self,
+        sample: ArrayLike,
+        noise: ArrayLike,
+        timesteps: int | torch.Tensor | npt.NDArray[Any],
+    ) -> ArrayLike:
+        """The v target ``sqrt(ab_t) * noise - sqrt(1 - ab_t) * sample`` (section 4, arXiv:2202.00512).
+
+        Args:
+            sample: (B, C, ...) clean samples x_0.
+            noise: (B, C, ...) the noise added to them.
+            timesteps: one timestep, or (B,) timesteps.
+        """
+        x0, was_numpy = as_tensor(sample)
+        eps = as_tensor(noise)[0].to(device=x0.device, dtype=x0.dtype)
+        sqrt_ab, sqrt_1m, _ = self._gather(timesteps, x0)
+        return restore_type(eps * sqrt_ab - x0 * sqrt_1m, was_numpy)
+
+    def training_target(
+        self,
+        original_samples: ArrayLike,
+        noise: ArrayLike,
+        timesteps: int | torch.Tensor | npt.NDArray[Any],
+    ) -> ArrayLike:
+        """What the model should output for ``add_noise(original_samples, noise, timesteps)``.
+
+        ``epsilon``: the noise (eq. 14, arXiv:2006.11239); ``sample``: the clean samples;
+        ``v_prediction``: :meth:`get_velocity` (arXiv:2202.00512).
+
+        Returns:
+            (B, C, ...) target, same type as ``original_samples``.
+        """
+        kind = self.config.prediction_type
+        if kind == "epsilon":
+            x0, was_numpy = as_tensor(original_samples)
+            return restore_type(as_tensor(noise)[0].to(device=x0.device, dtype=x0.dtype), was_numpy)
+        if kind == "sample":
+            return original_samples
+        return self.get_velocity(original_samples, noise, timesteps)

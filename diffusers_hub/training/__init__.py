@@ -1,0 +1,54 @@
+"""Training utilities: the noise-prediction loop, EMA, data helpers and torch.distributed setup.
+
+Example:
+    >>> from diffusers_hub.training import TrainingConfig, train  # doctest: +SKIP
+    >>> result = train(unet, dataset, DDPMScheduler(), TrainingConfig(steps=100, out_dir="out"),
+    ...                pipeline_factory=lambda u, s: DDPMPipeline(unet=u, scheduler=s))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from diffusers_hub.training.data import (
+    ImageFolderDataset,
+    ResumableDistributedSampler,
+    TensorImageDataset,
+    images_to_unit_range,
+)
+from diffusers_hub.training.distributed import (
+    DistributedContext,
+    init_distributed,
+    shutdown_distributed,
+)
+from diffusers_hub.training.ema import EMAModel, ema_decay
+from diffusers_hub.training.loop import (
+    TrainingConfig,
+    TrainingResult,
+    default_forward,
+    find_latest_checkpoint,
+    train,
+)
+from diffusers_hub.training.losses import (
+    diffusion_loss_inputs,
+    noise_prediction_loss,
+    sample_timesteps,
+)
+
+__all__ = [
+    "DistributedContext",
+    "EMAModel",
+    "ImageFolderDataset",
+    "ResumableDistributedSampler",
+    "TensorImageDataset",
+    "TrainingConfig",
+    "TrainingResult",
+    "default_forward",
+    "diffusion_loss_inputs",
+    "ema_decay",
+    "find_latest_checkpoint",
+    "images_to_unit_range",
+    "init_distributed",
+    "noise_prediction_loss",
+    "sample_timesteps",
+    "shutdown_distributed",
+    "train",
+]

@@ -1,0 +1,599 @@
+"""The training loop for noise-prediction diffusion models.
+
+``train(model, dataset, scheduler, config)`` trains any model that maps ``(x_t, t)`` (and
+optionally class labels) to the scheduler's training target: AdamW, an EMA of the weights,
+gradient clipping, mixed precision on CUDA, checkpoints every N steps with exact resume, a progress
+bar, and a final ``save_pretrained`` folder holding the EMA weights. It runs unchanged as one
+process or under ``torchrun --nproc_per_node=N`` (DistributedDataParallel; only rank 0 writes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import random
+import re
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset
+
+from diffusers_hub.training.data import ResumableDistributedSampler, batches_per_epoch
+from diffusers_hub.training.distributed import (
+    DistributedContext,
+    all_gather_objects,
+    barrier,
+    init_distributed,
+    mean_across_ranks,
+    shutdown_distributed,
+)
+from diffusers_hub.training.ema import EMAModel
+from diffusers_hub.training.losses import (
+    NoiseScheduler,
+    diffusion_loss_inputs,
+    noise_prediction_loss,
+)
+
+__all__ = [
+    "CHECKPOINT_FILE",
+    "default_forward",
+    "TrainingConfig",
+    "TrainingResult",
+    "find_latest_checkpoint",
+    "train",
+]
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_FILE = "training_state.pt"
+_CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+
+
+class TrainingConfig(BaseModel):
+    """Options of ``train``.
+
+    Attributes:
+        steps: total optimizer steps (a resumed run continues up to this number).
+        batch_size: samples per step *per process* (the global batch is ``batch_size * N``).
+        lr: AdamW learning rate.
+        weight_decay: AdamW weight decay.
+        adam_betas: AdamW betas.
+        adam_eps: AdamW epsilon.
+        lr_warmup_steps: linear learning-rate warmup from ~0 to ``lr``.
+        ema_decay: EMA decay after warmup.
+        ema_warmup: ramp the EMA decay as ``(1 + n) / (10 + n)`` up to ``ema_decay``.
+        grad_clip: clip the global gradient norm to this value (None: no clipping).
+        checkpoint_every: write a checkpoint every this many steps (0: never).
+        checkpoints_to_keep: keep only the newest this many checkpoints (None: all).
+        mixed_precision: ``"no"``, ``"fp16"`` (autocast + GradScaler) or ``"bf16"`` (autocast);
+            applies on CUDA only, CPU training runs in float32.
+        seed: seed of the weights, the data order, the noise and the timesteps.
+        out_dir: output folder: the final pipeline folder, ``checkpoints/`` and ``train_log.jsonl``.
+        log_every: log the (rank-averaged) loss every this many steps.
+        num_workers: DataLoader worker processes.
+        resume_from: ``"latest"`` (newest checkpoint under ``out_dir/checkpoints``, or a fresh
+            start when there is none), a checkpoint folder, or None (fresh start).
+        device: ``"cpu"``, ``"cuda"``, or None (CUDA when available).
+        progress: show a tqdm progress bar (rank 0).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    steps: int = Field(1000, gt=0)
+    batch_size: int = Field(16, gt=0)
+    lr: float = Field(1e-4, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    adam_eps: float = Field(1e-8, gt=0)
+    lr_warmup_steps: int = Field(0, ge=0)
+    ema_decay: float = Field(0.9999, ge=0, le=1)
+    ema_warmup: bool = True
+    grad_clip: float | None = Field(1.0, gt=0)
+    checkpoint_every: int = Field(500, ge=0)
+    checkpoints_to_keep: int | None = Field(2, gt=0)
+    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    seed: int = 0
+    out_dir: Path = Path("ddpm-output")
+    log_every: int = Field(10, gt=0)
+    num_workers: int = Field(0, ge=0)
+    resume_from: str | None = None
+    device: str | None = None
+    progress: bool = True
+
+
+class SavesPretrained(Protocol):
+    """Anything with ``save_pretrained(directory)`` (a pipeline, a model)."""
+
+    def save_pretrained(self, directory: Any) -> None:
+        """Write the folder."""
+
+
+#: Builds the object saved at the end from the EMA model and the noise scheduler.
+PipelineFactory = Callable[[nn.Module, Any], SavesPretrained]
+#: Runs the model: ``(model, x_t, t, labels) -> prediction``.
+ForwardFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
+
+
+@dataclass
+class TrainingResult:
+    """What ``train`` returns.
+
+    Attributes:
+        step: the last optimizer step done.
+        losses: ``(step, loss)`` pairs logged every ``log_every`` steps (rank-averaged).
+        model: the trained model (unwrapped from DDP).
+        ema_model: the EMA copy of the model.
+        output_dir: the final ``save_pretrained`` folder (None on ranks other than 0).
+        resumed_from: the checkpoint the run resumed from, if any.
+    """
+
+    step: int
+    losses: list[tuple[int, float]] = field(default_factory=list)
+    model: nn.Module | None = None
+    ema_model: nn.Module | None = None
+    output_dir: Path | None = None
+    resumed_from: Path | None = None
+
+
+# -- model calls ----------------------------------------------------------------------------------
+
+
+def default_forward(
+    model: nn.Module, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None
+) -> torch.Tensor:
+    """Call ``model(x_t, t)`` (with ``class_labels=labels`` when given) and return the tensor.
+
+    Accepts models that return a tensor, a tuple whose first item is the prediction, or an output
+    object with a ``sample`` attribute (``UNet2DOutput``).
+    """
+    out = model(x_t, t) if labels is None else model(x_t, t, class_labels=labels)
+    if isinstance(out, torch.Tensor):
+        return out
+    sample = getattr(out, "sample", None)
+    if isinstance(sample, torch.Tensor):
+        return sample
+    if isinstance(out, tuple | list) and out and isinstance(out[0], torch.Tensor):
+        return out[0]
+    raise TypeError(
+        f"cannot read a prediction from a model output of type {type(out).__name__}; "
+        "pass forward_fn= to train()"
+    )
+
+
+def _split_batch(batch: Any, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(images, labels or None) from a collated batch."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True), None
+    if isinstance(batch, tuple | list) and len(batch) == 2:
+        images, labels = batch
+        return images.to(device, non_blocking=True), torch.as_tensor(labels).to(device)
+    if isinstance(batch, dict):
+        labels = batch.get("labels", batch.get("class_labels"))
+        images = batch.get("images", batch.get("pixel_values"))
+        if isinstance(images, torch.Tensor):
+            return images.to(device), None if labels is None else torch.as_tensor(labels).to(device)
+    raise TypeError(
+        "a training batch must be an image tensor, an (images, labels) pair, or a dict with "
+        f"'images' (and 'labels'); got {type(batch).__name__}"
+    )
+
+
+# -- RNG state ------------------------------------------------------------------------------------
+
+
+def _capture_rng(generator: torch.Generator) -> dict[str, Any]:
+    """Every random state a step consumes, in a form ``torch.load(weights_only=True)`` reads."""
+    np_state: dict[str, Any] = np.random.get_state(legacy=False)  # type: ignore[assignment]
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": {
+            "name": str(np_state["bit_generator"]),
+            "keys": torch.from_numpy(np.asarray(np_state["state"]["key"], dtype=np.int64)),
+            "pos": int(np_state["state"]["pos"]),
+            "has_gauss": int(np_state["has_gauss"]),
+            "cached_gaussian": float(np_state["gauss"]),
+        },
+        "torch": torch.get_rng_state(),
+        "generator": generator.get_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
+    return state
+
+
+def _restore_rng(state: dict[str, Any], generator: torch.Generator) -> None:
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    npy = state["numpy"]
+    np.random.set_state(
+        {
+            "bit_generator": npy["name"],
+            "state": {"key": npy["keys"].numpy().astype(np.uint32), "pos": npy["pos"]},
+            "has_gauss": npy["has_gauss"],
+            "gauss": npy["cached_gaussian"],
+        }
+    )
+    torch.set_rng_state(state["torch"])
+    generator.set_state(state["generator"])
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# -- checkpoints ----------------------------------------------------------------------------------
+
+
+def find_latest_checkpoint(out_dir: str | Path) -> Path | None:
+    """The newest complete ``checkpoint-<step>`` folder under ``out_dir/checkpoints``, or None."""
+    root = Path(out_dir) / "checkpoints"
+    if not root.is_dir():
+        return None
+    found: list[tuple[int, Path]] = []
+    for entry in root.iterdir():
+        match = _CHECKPOINT_RE.match(entry.name)
+        if match and (entry / CHECKPOINT_FILE).is_file():
+            found.append((int(match.group(1)), entry))
+    return max(found)[1] if found else None
+
+
+def _write_checkpoint(out_dir: Path, step: int, state: dict[str, Any], keep: int | None) -> Path:
+    root = out_dir / "checkpoints"
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"checkpoint-{step:08d}"
+    tmp = root / f".checkpoint-{step:08d}.saving-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        torch.save(state, tmp / CHECKPOINT_FILE)
+        summary = {"step": step, "config": state["config"], "world_size": state["world_size"]}
+        (tmp / "trainer_state.json").write_text(json.dumps(summary, indent=2) + "\n")
+        if final.exists():
+            shutil.rmtree(final)
+        tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if keep is not None:
+        existing = sorted(
+            (int(m.group(1)), p)
+            for p in root.iterdir()
+            if (m := _CHECKPOINT_RE.match(p.name)) is not None
+        )
+        for _, old in existing[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def _resolve_resume(config: TrainingConfig) -> Path | None:
+    if config.resume_from is None:
+        return None
+    if config.resume_from == "latest":
+        return find_latest_checkpoint(config.out_dir)
+    path = Path(config.resume_from)
+    if path.is_file():
+        path = path.parent
+    if not (path / CHECKPOINT_FILE).is_file():
+        raise FileNotFoundError(
+            f"{path}: not a training checkpoint (no {CHECKPOINT_FILE}); pass a "
+            "'checkpoints/checkpoint-<step>' folder or 'latest'"
+        )
+    return path
+
+
+# -- the loop -------------------------------------------------------------------------------------
+
+
+def _lr_factor(warmup_steps: int) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        return 1.0 if warmup_steps == 0 else min(1.0, (step + 1) / warmup_steps)
+
+    return factor
+
+
+def _autocast_dtype(config: TrainingConfig, device: torch.device) -> torch.dtype | None:
+    if device.type != "cuda" or config.mixed_precision == "no":
+        return None
+    return torch.float16 if config.mixed_precision == "fp16" else torch.bfloat16
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _infinite_batches(
+    loader: DataLoader[Any],
+    sampler: ResumableDistributedSampler,
+    loader_generator: torch.Generator,
+    epoch: int,
+    seed: int,
+) -> Iterator[Any]:
+    """Batches forever; each epoch's worker seeds depend only on (seed, rank, epoch).
+
+    Seeding the loader's own generator per epoch keeps ``iter(loader)`` from consuming the global
+    torch RNG (which dropout uses), so a resumed run draws the same numbers as an uninterrupted one.
+    """
+    while True:
+        loader_generator.manual_seed(seed + 104729 * epoch)
+        yield from loader
+        epoch += 1
+        sampler.set_epoch(epoch)
+
+
+def train(
+    model: nn.Module | Callable[[], nn.Module],
+    dataset: Dataset[Any],
+    scheduler: NoiseScheduler,
+    config: TrainingConfig,
+    *,
+    pipeline_factory: PipelineFactory | None = None,
+    forward_fn: ForwardFn | None = None,
+    ctx: DistributedContext | None = None,
+) -> TrainingResult:
+    """Train a noise-prediction model; write checkpoints and the final EMA pipeline folder.
+
+    Each step draws a batch x0, timesteps t ~ U{0..T-1} and noise eps, and minimises
+    ``|| model(scheduler.add_noise(x0, eps, t), t) - scheduler.training_target(x0, eps, t) ||^2``.
+
+    Args:
+        model: the model, or a factory called after seeding (so every rank builds the same
+            weights). Trained in float32 (autocast handles mixed precision).
+        dataset: yields (C, H, W) images in [-1, 1], or (image, label) pairs.
+        scheduler: gives ``add_noise``, ``training_target`` and ``config.num_train_timesteps``.
+        config: the options.
+        pipeline_factory: builds the saved object from (EMA model, scheduler), e.g.
+            ``lambda unet, sched: DDPMPipeline(unet=unet, scheduler=sched)``. Without it the EMA
+            model and the scheduler are saved side by side into ``out_dir`` (a flat folder).
+        forward_fn: how to call the model (default ``default_forward``).
+        ctx: a distributed context; by default read from ``torchrun``'s environment (and the
+            process group created and destroyed here).
+
+    Returns:
+        The ``TrainingResult``.
+
+    References:
+        Algorithm 1 and eq. 14, Ho et al. 2020, arXiv:2006.11239.
+    """
+    own_ctx = ctx is None
+    ctx = init_distributed(config.device) if ctx is None else ctx
+    try:
+        return _train(model, dataset, scheduler, config, pipeline_factory, forward_fn, ctx)
+    finally:
+        if own_ctx:
+            shutdown_distributed(ctx)
+
+
+def _train(
+    model_or_factory: nn.Module | Callable[[], nn.Module],
+    dataset: Dataset[Any],
+    scheduler: NoiseScheduler,
+    config: TrainingConfig,
+    pipeline_factory: PipelineFactory | None,
+    forward_fn: ForwardFn | None,
+    ctx: DistributedContext,
+) -> TrainingResult:
+    device = ctx.device
+    forward = forward_fn or default_forward
+    out_dir = Path(config.out_dir)
+
+    # Same weights on every rank: seed, then build.
+    _seed_everything(config.seed)
+    model = model_or_factory if isinstance(model_or_factory, nn.Module) else model_or_factory()
+    model.to(device=device, dtype=torch.float32)
+    model.train()
+    ema = EMAModel(model, decay=config.ema_decay, warmup=config.ema_warmup)
+
+    optimizer = torch.optim.AdamW(
+        model.parameters(),
+        lr=config.lr,
+        betas=config.adam_betas,
+        eps=config.adam_eps,
+        weight_decay=config.weight_decay,
+    )
+    lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(config.lr_warmup_steps))
+    amp_dtype = _autocast_dtype(config, device)
+    if config.mixed_precision != "no" and amp_dtype is None and ctx.is_main:
+        logger.info(
+            "mixed_precision=%s applies on CUDA only; training in float32", config.mixed_precision
+        )
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+
+    # Per-rank random streams (dropout, augmentation, noise, timesteps).
+    _seed_everything(config.seed + 7919 * ctx.rank)
+    generator = torch.Generator(device=device)
+    generator.manual_seed(config.seed * 1_000_003 + ctx.rank + 1)
+
+    sampler = ResumableDistributedSampler(
+        dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=config.seed
+    )
+    per_epoch = batches_per_epoch(sampler.num_samples, config.batch_size)
+    if per_epoch == 0:
+        raise ValueError(
+            f"the dataset has {len(sampler.dataset)} items: too few for a batch of "  # type: ignore[arg-type]
+            f"{config.batch_size} on each of {ctx.world_size} processes; lower --batch-size"
+        )
+
+    # Resume.
+    step = 0
+    resumed_from = _resolve_resume(config)
+    if resumed_from is not None:
+        state = torch.load(resumed_from / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        lr_scheduler.load_state_dict(state["lr_scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        ema.load_state_dict(state["ema"])
+        step = int(state["step"])
+        rng_states = state["rng"]
+        if len(rng_states) != ctx.world_size:
+            logger.warning(
+                "%s was written by %d processes, this run has %d: the random streams and the "
+                "data order restart, so the resumed run will not match an uninterrupted one",
+                resumed_from,
+                len(rng_states),
+                ctx.world_size,
+            )
+        if ctx.rank < len(rng_states):
+            _restore_rng(rng_states[ctx.rank], generator)
+        if ctx.is_main:
+            logger.info("resumed from %s at step %d", resumed_from, step)
+
+    train_model: nn.Module = model
+    if ctx.distributed:
+        train_model = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+
+    epoch, batch_in_epoch = divmod(step, per_epoch)
+    sampler.set_epoch(epoch, start=batch_in_epoch * config.batch_size)
+    loader_generator = torch.Generator()
+    loader: DataLoader[Any] = DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        sampler=sampler,
+        num_workers=config.num_workers,
+        drop_last=True,
+        pin_memory=device.type == "cuda",
+        persistent_workers=False,
+        generator=loader_generator,
+    )
+    batches = _infinite_batches(
+        loader, sampler, loader_generator, epoch, config.seed * 1_000_003 + 31 * ctx.rank
+    )
+
+    result = TrainingResult(step=step, resumed_from=resumed_from)
+    log_file = out_dir / "train_log.jsonl"
+    if ctx.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    progress = _progress_bar(config, ctx, step)
+    window: list[torch.Tensor] = []
+    try:
+        while step < config.steps:
+            images, labels = _split_batch(next(batches), device)
+            x_t, t, target = diffusion_loss_inputs(scheduler, images, generator=generator)
+            autocast = (
+                torch.autocast(device_type=device.type, dtype=amp_dtype)
+                if amp_dtype is not None
+                else contextlib.nullcontext()
+            )
+            with autocast:
+                prediction = forward(train_model, x_t, t, labels)
+            loss = noise_prediction_loss(prediction, target)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss became {loss.item()} at step {step + 1}")
+
+            optimizer.zero_grad(set_to_none=True)
+            scaled: torch.Tensor = scaler.scale(loss)
+            scaled.backward()  # type: ignore[no-untyped-call]
+            if config.grad_clip is not None:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            lr_scheduler.step()
+            ema.update(model)
+            step += 1
+            window.append(loss.detach())
+
+            if step % config.log_every == 0 or step == config.steps:
+                mean_loss = mean_across_ranks(torch.stack(window).mean(), ctx).item()
+                window.clear()
+                result.losses.append((step, mean_loss))
+                if ctx.is_main:
+                    progress.set_postfix(loss=f"{mean_loss:.4f}")
+                    with log_file.open("a") as fh:
+                        record = {
+                            "step": step,
+                            "loss": mean_loss,
+                            "lr": lr_scheduler.get_last_lr()[0],
+                        }
+                        fh.write(json.dumps(record) + "\n")
+            progress.update(1)
+
+            if config.checkpoint_every and step % config.checkpoint_every == 0:
+                _save_checkpoint(
+                    config, ctx, step, model, optimizer, lr_scheduler, scaler, ema, generator
+                )
+    finally:
+        progress.close()
+
+    result.step = step
+    result.model = model
+    result.ema_model = ema.shadow
+    if ctx.is_main:
+        ema.shadow.to("cpu")
+        _export(ema.shadow, scheduler, out_dir, pipeline_factory)
+        ema.shadow.to(device)
+        result.output_dir = out_dir
+    barrier(ctx)
+    return result
+
+
+def _progress_bar(config: TrainingConfig, ctx: DistributedContext, step: int) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=config.steps,
+        initial=step,
+        desc="train",
+        unit="step",
+        disable=not (config.progress and ctx.is_main),
+        dynamic_ncols=True,
+    )
+
+
+def _save_checkpoint(
+    config: TrainingConfig,
+    ctx: DistributedContext,
+    step: int,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    lr_scheduler: torch.optim.lr_scheduler.LambdaLR,
+    scaler: torch.amp.GradScaler,
+    ema: EMAModel,
+    generator: torch.Generator,
+) -> None:
+    # Every rank's random streams travel to rank 0, the only writer.
+    rng_states = all_gather_objects(_capture_rng(generator), ctx)
+    if ctx.is_main:
+        state = {
+            "step": step,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "lr_scheduler": lr_scheduler.state_dict(),
+            "scaler": scaler.state_dict(),
+            "ema": ema.state_dict(),
+            "rng": rng_states,
+            "world_size": ctx.world_size,
+            "config": json.loads(config.model_dump_json()),
+        }
+        path = _write_checkpoint(Path(config.out_dir), step, state, config.checkpoints_to_keep)
+        logger.info("saved %s", path)
+    barrier(ctx)
+
+
+def _export(
+    ema_model: nn.Module,
+    scheduler: Any,
+    out_dir: Path,
+    pipeline_factory: PipelineFactory | None,
+) -> None:
+    if pipeline_factory is not None:
+        pipeline_factory(ema_model, scheduler).save_pretrained(out_dir)
+        return
+    for name, component in (("model", ema_model), ("scheduler", scheduler)):
+        save = getattr(component, "save_pretrained", None)
+        if save is None:
+            raise TypeError(
+                f"the {name} ({type(component).__name__}) has no save_pretrained; pass "
+                "pipeline_factory= to train()"
+            )
+        save(out_dir)

@@ -1,0 +1,254 @@
+"""DDPMScheduler: ancestral sampling of Ho et al. 2020 with the variance choices of Nichol & Dhariwal.
+
+One step draws $x_{t'} \\sim q(x_{t'} \\mid x_t, \\hat x_0)$, the Gaussian posterior between the
+current timestep ``t`` and the previous timestep ``t'`` of the schedule (``t' = t - 1`` when all T
+steps are used; the posterior is recomputed from $\\bar\\alpha$ for skipped steps).
+
+References:
+    Ho et al. 2020, "Denoising Diffusion Probabilistic Models", arXiv:2006.11239.
+    Nichol & Dhariwal 2021, "Improved Denoising Diffusion Probabilistic Models", arXiv:2102.09672.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar, Literal
+
+import torch
+
+from diffusers_hub import schedules
+from diffusers_hub.scheduling import (
+    ArrayLike,
+    GeneratorLike,
+    SchedulerConfig,
+    SchedulerMixin,
+    SchedulerOutput,
+    as_tensor,
+    draw_noise,
+    restore_type,
+    timestep_to_int,
+)
+
+__all__ = [
+    "DDPMScheduler",
+    "DDPMSchedulerConfig",
+    "VarianceType",
+    "ddpm_log_variance",
+    "ddpm_posterior_mean",
+]
+
+VarianceType = Literal[
+    "fixed_small", "fixed_small_log", "fixed_large", "fixed_large_log", "learned", "learned_range"
+]
+
+
+class DDPMSchedulerConfig(SchedulerConfig):
+    """DDPM scheduler fields (``scheduler_config.json`` of the google/ddpm-* repos).
+
+    Attributes:
+        variance_type: the reverse-process variance: ``fixed_small`` (the posterior variance
+            $\\tilde\\beta_t$), ``fixed_large`` ($\\beta_t$), their ``_log`` spellings
+            (same variance, computed through logs), ``learned`` (the model's second half of channels
+            is the variance itself) or ``learned_range`` (it interpolates the log variance between
+            $\\tilde\\beta_t$ and $\\beta_t$, eq. 15 of arXiv:2102.09672).
+    """
+
+    variance_type: VarianceType = "fixed_small"
+
+
+def ddpm_posterior_mean(
+    x0: torch.Tensor, sample: torch.Tensor, alpha_bar_t: float, alpha_bar_prev: float
+) -> torch.Tensor:
+    """Mean of $q(x_{t'} \\mid x_t, x_0)$ for a step from ``t`` to an earlier ``t'``.
+
+    With $\\alpha = \\bar\\alpha_t/\\bar\\alpha_{t'}$ and $\\beta = 1 - \\alpha$:
+    $\\tilde\\mu = \\frac{\\sqrt{\\bar\\alpha_{t'}}\\beta}{1-\\bar\\alpha_t} x_0
+    + \\frac{\\sqrt{\\alpha}(1-\\bar\\alpha_{t'})}{1-\\bar\\alpha_t} x_t$.
+
+    Args:
+        x0: (B, C, ...) predicted clean sample.
+        sample: (B, C, ...) current sample x_t.
+        alpha_bar_t: $\\bar\\alpha_t$.
+        alpha_bar_prev: $\\bar\\alpha_{t'}$ (1 at the clean end).
+
+    References:
+        eq. 7, arXiv:2006.11239.
+    """
+    alpha = alpha_bar_t / alpha_bar_prev
+    beta = 1.0 - alpha
+    coef_x0 = math.sqrt(alpha_bar_prev) * beta / (1.0 - alpha_bar_t)
+    coef_xt = math.sqrt(alpha) * (1.0 - alpha_bar_prev) / (1.0 - alpha_bar_t)
+    return torch.add(x0 * coef_x0, sample, alpha=coef_xt)  # eq. 7, arXiv:2006.11239
+
+
+def ddpm_log_variance(
+    alpha_bar_t: float,
+    alpha_bar_prev: float,
+    variance_type: str,
+    predicted_variance: torch.Tensor | None = None,
+) -> float | torch.Tensor:
+    """The log of the reverse-process variance for a step from ``t`` to ``t'``.
+
+    $\\tilde\\beta = \\frac{1-\\bar\\alpha_{t'}}{1-\\bar\\alpha_t}\\beta$ (eq. 7, arXiv:2006.11239;
+    floored at 1e-20) for the ``fixed_small`` types, $\\beta = 1 - \\bar\\alpha_t/\\bar\\alpha_{t'}$
+    for the ``fixed_large`` types; ``learned_range`` gives
+    $f \\log\\beta + (1-f)\\log\\tilde\\beta$ with $f = (v+1)/2$ (eq. 15,
+    arXiv:2102.09672); ``learned`` takes ``predicted_variance`` as the variance itself.
+
+    Args:
+        alpha_bar_t: $\\bar\\alpha_t$.
+        alpha_bar_prev: $\\bar\\alpha_{t'}$.
+        variance_type: one of :data:`VarianceType`.
+        predicted_variance: (B, C, ...) the model's variance channels (learned types only).
+
+    Returns:
+        a float, or a (B, C, ...) tensor for the learned types.
+    """
+    beta = 1.0 - alpha_bar_t / alpha_bar_prev
+    posterior = max((1.0 - alpha_bar_prev) / (1.0 - alpha_bar_t) * beta, 1e-20)
+    if variance_type in ("fixed_small", "fixed_small_log"):
+        return math.log(posterior)
+    if variance_type in ("fixed_large", "fixed_large_log"):
+        return math.log(beta)
+    if predicted_variance is None:
+        raise ValueError(
+            f"variance_type={variance_type!r} needs the model's variance: the model output must "
+            "have twice the sample's channels"
+        )
+    if variance_type == "learned":
+        return predicted_variance.log()
+    if variance_type == "learned_range":
+        frac = (predicted_variance + 1.0) / 2.0
+        return frac * math.log(beta) + (1.0 - frac) * math.log(
+            posterior
+        )  # eq. 15, arXiv:2102.09672
+    raise ValueError(f"unknown variance_type {variance_type!r}")
+
+
+class DDPMScheduler(SchedulerMixin):
+    """Denoising diffusion probabilistic model sampling (ancestral), T or fewer steps.
+
+    ``step`` samples the posterior between the current timestep and the previous one of the
+    schedule: with ``set_timesteps(n)`` for n < T the skipped steps are folded into one posterior
+    (``alpha = alpha_bar_t / alpha_bar_prev``). Noise is drawn only for t > 0.
+
+    Example:
+        >>> import torch
+        >>> scheduler = DDPMScheduler(num_train_timesteps=100)
+        >>> scheduler.set_timesteps(10)
+        >>> x = torch.randn(1, 3, 8, 8, generator=torch.manual_seed(0))
+        >>> g = torch.manual_seed(1)
+        >>> for t in scheduler.timesteps:
+        ...     eps = torch.zeros_like(x)  # a model's noise prediction
+        ...     x = scheduler.step(eps, t, x, generator=g).prev_sample
+        >>> tuple(x.shape)
+        (1, 3, 8, 8)
+
+    References:
+        Ho et al. 2020, arXiv:2006.11239 (Algorithm 2, eq. 7); Nichol & Dhariwal 2021,
+        arXiv:2102.09672 (learned variances).
+    """
+
+    config_class = DDPMSchedulerConfig
+    config: DDPMSchedulerConfig
+    compatibles: ClassVar[tuple[str, ...]] = ("DDPMScheduler", "DDIMScheduler")
+
+    @property
+    def variance_type(self) -> str:
+        """The configured variance type."""
+        return self.config.variance_type
+
+    def get_variance(
+        self,
+        timestep: int | torch.Tensor,
+        predicted_variance: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The variance $\\sigma_t^2$ that ``step`` adds at ``timestep`` (not its log).
+
+        Works with the seed's manual loop: ``scheduler.get_variance(t).sqrt() * noise``.
+
+        Args:
+            timestep: a timestep of the schedule.
+            predicted_variance: the model's variance channels (learned types).
+
+        Returns:
+            a 0-dim float32 tensor, or the (B, C, ...) variance for the learned types.
+        """
+        t = timestep_to_int(timestep)
+        prev_t = self.previous_timestep(t)
+        log_var = ddpm_log_variance(
+            self.alpha_bar(t), self.alpha_bar(prev_t), self.config.variance_type, predicted_variance
+        )
+        if isinstance(log_var, torch.Tensor):
+            return log_var.exp()
+        return torch.tensor(math.exp(log_var), dtype=torch.float32)
+
+    def step(  # type: ignore[override]
+        self,
+        model_output: ArrayLike,
+        timestep: int | torch.Tensor,
+        sample: ArrayLike,
+        generator: GeneratorLike = None,
+        variance_noise: ArrayLike | None = None,
+        return_dict: bool = True,
+    ) -> SchedulerOutput | tuple[ArrayLike, ArrayLike]:
+        """One ancestral step: predict $\\hat x_0$, then sample the posterior.
+
+        Notation (code name: paper symbol): ``alpha_bar_t``: $\\bar\\alpha_t$;
+        ``alpha_bar_prev``: $\\bar\\alpha_{t'}$ for the previous timestep ``prev_t`` of the
+        schedule (1 past the end); ``x0``: $\\hat x_0$; ``log_var``: $\\log\\sigma_t^2$.
+
+        Args:
+            model_output: (B, C, ...) the model output at ``timestep``; (B, 2C, ...) for the
+                learned variance types (prediction, then variance channels).
+            timestep: the current timestep t (int or 0-dim tensor).
+            sample: (B, C, ...) the current sample x_t.
+            generator: torch generator(s) or numpy generator for the noise.
+            variance_noise: (B, C, ...) the noise to use instead of drawing it.
+            return_dict: return a :class:`SchedulerOutput` (else a tuple).
+
+        Returns:
+            ``prev_sample`` (x_{t'}) and ``pred_original_sample`` ($\\hat x_0$), the same type
+            as ``sample``.
+
+        References:
+            Algorithm 2 and eq. 7, arXiv:2006.11239; eq. 15, arXiv:2102.09672.
+        """
+        c = self.config
+        x_t, was_numpy = as_tensor(sample)
+        out = as_tensor(model_output)[0]
+        t = timestep_to_int(timestep)
+        prev_t = self.previous_timestep(t)
+
+        predicted_variance = None
+        channels = x_t.shape[1]
+        if c.variance_type in ("learned", "learned_range") and out.shape[1] == 2 * channels:
+            out, predicted_variance = out[:, :channels], out[:, channels:]
+
+        alpha_bar_t = self.alpha_bar(t)
+        alpha_bar_prev = self.alpha_bar(prev_t)
+        x0 = schedules.predict_x0(out, x_t, alpha_bar_t, c.prediction_type)
+        x0 = self.apply_x0_constraints(x0)
+        prev_sample = ddpm_posterior_mean(x0, x_t, alpha_bar_t, alpha_bar_prev)
+
+        if t > 0:
+            if variance_noise is not None and generator is not None:
+                raise ValueError("pass either generator or variance_noise, not both")
+            if variance_noise is None:
+                noise = draw_noise(tuple(out.shape), generator, out)
+            else:
+                noise = as_tensor(variance_noise)[0].to(device=out.device, dtype=out.dtype)
+            log_var = ddpm_log_variance(
+                alpha_bar_t, alpha_bar_prev, c.variance_type, predicted_variance
+            )
+            if isinstance(log_var, torch.Tensor):
+                std: Any = (0.5 * log_var).exp()
+                prev_sample = prev_sample + std * noise
+            else:
+                prev_sample = prev_sample.add_(noise, alpha=math.exp(0.5 * log_var))
+
+        prev = restore_type(prev_sample, was_numpy)
+        pred = restore_type(x0, was_numpy)
+        if not return_dict:
+            return prev, pred
+        return SchedulerOutput(prev_sample=prev, pred_original_sample=pred)

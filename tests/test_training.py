@@ -1,0 +1,279 @@
+"""Tests of diffusers_hub.training: loss goes down, exact resume, EMA math, DDP on 2 CPU ranks."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch import nn
+
+from diffusers_hub.training import (
+    EMAModel,
+    ResumableDistributedSampler,
+    TensorImageDataset,
+    TrainingConfig,
+    diffusion_loss_inputs,
+    ema_decay,
+    find_latest_checkpoint,
+    train,
+)
+
+
+class FakeScheduler:
+    """Linear-beta forward process with an epsilon target (enough for the loop)."""
+
+    def __init__(self, num_train_timesteps: int = 50) -> None:
+        self.config = SimpleNamespace(num_train_timesteps=num_train_timesteps)
+        betas = torch.linspace(1e-4, 0.2, num_train_timesteps, dtype=torch.float64)
+        self.alphas_cumprod = torch.cumprod(1 - betas, 0).float()
+
+    def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        abar = self.alphas_cumprod.to(x0.device)[t].view(-1, 1, 1, 1)
+        return abar.sqrt() * x0 + (1 - abar).sqrt() * noise
+
+    def training_target(
+        self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor
+    ) -> torch.Tensor:
+        return noise
+
+
+class TinyDenoiser(nn.Module):
+    """A conv net fed the timestep as an extra channel; has dropout to exercise the RNG."""
+
+    def __init__(self, channels: int = 1, num_train_timesteps: int = 50) -> None:
+        super().__init__()
+        self.num_train_timesteps = num_train_timesteps
+        self.conv1 = nn.Conv2d(channels + 1, 16, 3, padding=1)
+        self.drop = nn.Dropout(0.1)
+        self.conv2 = nn.Conv2d(16, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        tt = (t.float() / self.num_train_timesteps).view(-1, 1, 1, 1).expand(-1, 1, *x.shape[2:])
+        h = torch.nn.functional.silu(self.conv1(torch.cat([x, tt], dim=1)))
+        return self.conv2(self.drop(h))
+
+
+class StateSaver:
+    """A stand-in pipeline: saves the model's state dict."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        torch.save(self.model.state_dict(), Path(directory) / "weights.pt")
+
+
+def _dataset(n: int = 8) -> TensorImageDataset:
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(n, 1, 6, 6, generator=g) * 2 - 1
+    return TensorImageDataset(images, random_flip=True)
+
+
+def _config(tmp: Path, **kw: object) -> TrainingConfig:
+    base: dict[str, object] = {
+        "steps": 6,
+        "batch_size": 2,
+        "lr": 1e-3,
+        "ema_decay": 0.9,
+        "checkpoint_every": 3,
+        "out_dir": tmp,
+        "log_every": 1,
+        "progress": False,
+        "device": "cpu",
+        "seed": 123,
+    }
+    base.update(kw)
+    return TrainingConfig.model_validate(base)
+
+
+def _run(tmp: Path, **kw: object):  # type: ignore[no-untyped-def]
+    return train(
+        TinyDenoiser,
+        _dataset(),
+        FakeScheduler(),
+        _config(tmp, **kw),
+        pipeline_factory=lambda m, s: StateSaver(m),
+    )
+
+
+def test_loss_goes_down_on_a_trivial_dataset(tmp_path: Path) -> None:
+    images = torch.full((16, 1, 6, 6), 0.5)  # one image: the optimum predicts eps from x_t
+    result = train(
+        lambda: TinyDenoiser(),
+        TensorImageDataset(images),
+        FakeScheduler(),
+        _config(tmp_path, steps=80, batch_size=8, lr=1e-2, checkpoint_every=0, grad_clip=None),
+        pipeline_factory=lambda m, s: StateSaver(m),
+    )
+    losses = [loss for _, loss in result.losses]
+    assert len(losses) == 80
+    first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
+    assert last < 0.5 * first, (first, last)
+    assert (tmp_path / "weights.pt").is_file()
+    log = [json.loads(line) for line in (tmp_path / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == list(range(1, 81))
+
+
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path: Path) -> None:
+    full = _run(tmp_path / "full")
+    _run(tmp_path / "split", steps=3)
+    assert find_latest_checkpoint(tmp_path / "split") == (
+        tmp_path / "split" / "checkpoints" / "checkpoint-00000003"
+    )
+    resumed = _run(tmp_path / "split", steps=6, resume_from="latest")
+    assert resumed.resumed_from is not None and resumed.step == 6
+    # Crosses an epoch boundary (4 batches per epoch) after resuming mid-epoch at step 3.
+    for a, b in ((full.model, resumed.model), (full.ema_model, resumed.ema_model)):
+        assert a is not None and b is not None
+        sa, sb = a.state_dict(), b.state_dict()
+        for key in sa:
+            assert torch.equal(sa[key], sb[key]), key
+    # The logged losses of the resumed part match too.
+    assert resumed.losses == full.losses[3:]
+    final = torch.load(tmp_path / "split" / "weights.pt", weights_only=True)
+    assert torch.equal(final["conv1.weight"], full.ema_model.state_dict()["conv1.weight"])
+
+
+def test_checkpoint_rotation_and_explicit_resume_path(tmp_path: Path) -> None:
+    _run(tmp_path, steps=6, checkpoint_every=1, checkpoints_to_keep=2)
+    names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert names == ["checkpoint-00000005", "checkpoint-00000006"]
+    state = json.loads((tmp_path / "checkpoints" / names[0] / "trainer_state.json").read_text())
+    assert state["step"] == 5
+    with pytest.raises(FileNotFoundError, match="not a training checkpoint"):
+        _run(tmp_path / "other", resume_from=str(tmp_path))
+    result = _run(tmp_path / "more", steps=7, resume_from=str(tmp_path / "checkpoints" / names[0]))
+    assert result.losses[0][0] == 6 and result.step == 7
+
+
+def test_ema_decay_warmup() -> None:
+    assert ema_decay(0, 0.999) == pytest.approx(0.1)
+    assert ema_decay(10, 0.999) == pytest.approx(11 / 20)
+    assert ema_decay(10**6, 0.999) == 0.999
+    assert ema_decay(0, 0.5, warmup=False) == 0.5
+    with pytest.raises(ValueError):
+        ema_decay(0, 1.5)
+
+
+def test_ema_update_math() -> None:
+    net = nn.Linear(3, 2)
+    net.register_buffer("count", torch.tensor(0))
+    ema = EMAModel(net, decay=0.9, warmup=False)
+    shadow0 = ema.shadow.weight.detach().clone()
+    with torch.no_grad():
+        net.weight.add_(1.0)
+        net.count += 5  # type: ignore[operator]
+    w1 = net.weight.detach().clone()
+    ema.update(net)
+    torch.testing.assert_close(ema.shadow.weight, 0.9 * shadow0 + 0.1 * w1, rtol=0, atol=1e-7)
+    assert int(ema.shadow.count) == 5  # integer buffers are copied
+    ema.update(net)
+    expected = 0.9 * (0.9 * shadow0 + 0.1 * w1) + 0.1 * w1
+    torch.testing.assert_close(ema.shadow.weight, expected, rtol=0, atol=1e-6)
+    assert not any(p.requires_grad for p in ema.shadow.parameters())
+
+    restored = EMAModel(nn.Linear(3, 2), decay=0.5)
+    restored.shadow.register_buffer("count", torch.tensor(0))
+    restored.load_state_dict(ema.state_dict())
+    assert restored.num_updates == 2 and restored.decay == 0.9 and not restored.warmup
+    target = nn.Linear(3, 2)
+    target.register_buffer("count", torch.tensor(0))
+    restored.copy_to(target)
+    assert torch.equal(target.weight, ema.shadow.weight)
+
+
+def test_resumable_sampler_skips_the_start_of_an_epoch() -> None:
+    ds = _dataset(10)
+    full = ResumableDistributedSampler(ds, num_replicas=2, rank=1, seed=3)
+    full.set_epoch(4)
+    order = list(full)
+    assert len(order) == 5
+    part = ResumableDistributedSampler(ds, num_replicas=2, rank=1, seed=3)
+    part.set_epoch(4, start=2)
+    assert list(part) == order[2:] and len(part) == 3
+    with pytest.raises(ValueError):
+        part.set_epoch(0, start=6)
+
+
+def test_loss_inputs_follow_the_scheduler() -> None:
+    sched = FakeScheduler()
+    x0 = torch.zeros(4, 1, 2, 2)
+    g = torch.Generator().manual_seed(0)
+    x_t, t, target = diffusion_loss_inputs(sched, x0, generator=g)
+    assert t.dtype == torch.int64 and t.shape == (4,) and int(t.max()) < 50
+    abar = sched.alphas_cumprod[t].view(-1, 1, 1, 1)
+    torch.testing.assert_close(x_t, (1 - abar).sqrt() * target)
+
+
+def test_too_small_dataset_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="lower --batch-size"):
+        _run(tmp_path, batch_size=16)
+
+
+_DDP_SCRIPT = """
+import sys, torch
+sys.path.insert(0, {test_dir!r})
+torch.set_num_threads(1)
+from pathlib import Path
+from test_training import TinyDenoiser, FakeScheduler, StateSaver, _dataset, _config
+from diffusers_hub.training import train, init_distributed, shutdown_distributed
+
+ctx = init_distributed("cpu")
+out = Path({out!r})
+result = train(TinyDenoiser, _dataset(16), FakeScheduler(), _config(out / "run", steps=4),
+               pipeline_factory=lambda m, s: StateSaver(m), ctx=ctx)
+torch.save({{"model": result.model.state_dict(), "ema": result.ema_model.state_dict(),
+            "backend": ctx.backend, "world": ctx.world_size}}, out / f"rank{{ctx.rank}}.pt")
+shutdown_distributed(ctx)
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_ranks_hold_identical_weights(tmp_path: Path) -> None:
+    script = tmp_path / "ddp_train.py"
+    script.write_text(
+        textwrap.dedent(_DDP_SCRIPT).format(test_dir=str(Path(__file__).parent), out=str(tmp_path))
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_addr=127.0.0.1",
+        f"--master_port={_free_port()}",
+        str(script),
+    ]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    assert r0["world"] == 2 and r0["backend"] == "gloo"
+    for part in ("model", "ema"):
+        for key in r0[part]:
+            assert torch.equal(r0[part][key], r1[part][key]), (part, key)
+    # It trained (weights moved from the seeded init), and only rank 0 wrote the outputs.
+    torch.manual_seed(123)
+    init = TinyDenoiser().state_dict()
+    assert not torch.equal(init["conv1.weight"], r0["model"]["conv1.weight"])
+    assert (tmp_path / "run" / "weights.pt").is_file()
+    ckpt = torch.load(
+        tmp_path / "run" / "checkpoints" / "checkpoint-00000003" / "training_state.pt",
+        weights_only=True,
+    )
+    assert len(ckpt["rng"]) == 2 and ckpt["world_size"] == 2

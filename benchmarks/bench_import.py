@@ -26,14 +26,12 @@ def wall_time(args: list[str], repeats: int = 5) -> float:
 
 def import_time(module: str, repeats: int = 5) -> float:
     """Median seconds that ``import module`` takes in a fresh interpreter (measured inside it)."""
-    code = (
-        "import time; t = time.perf_counter(); "
-        f"import {module}; print(time.perf_counter() - t)"
-    )
+    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
     times = []
     for _ in range(repeats):
-        out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
-                             text=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code], check=True, capture_output=True, text=True
+        )
         times.append(float(out.stdout.strip().splitlines()[-1]))
     return statistics.median(times)
 
@@ -44,12 +42,16 @@ def run() -> list[tuple[str, float, str]]:
     rows = [
         ("python -c pass (interpreter start)", wall_time([py, "-c", "pass"]), "floor"),
         ("import diffusers_hub", import_time("diffusers_hub"), "target < 0.1 s"),
-        ("diffusers-hub plugins list", wall_time([py, "-m", "diffusers_hub", "plugins", "list"]),
-         "target < 0.5 s wall"),
+        (
+            "diffusers-hub plugins list",
+            wall_time([py, "-m", "diffusers_hub", "plugins", "list"]),
+            "target < 0.5 s wall",
+        ),
     ]
     if importlib.util.find_spec("diffusers") is not None:
-        rows.append(("import diffusers (reference)", import_time("diffusers", repeats=3),
-                     "same run"))
+        rows.append(
+            ("import diffusers (reference)", import_time("diffusers", repeats=3), "same run")
+        )
     return rows
 
 

@@ -5,6 +5,8 @@ Commands::
     diffusers-hub plugins list [--json] [--all] [--kind KIND]
     diffusers-hub plugins info NAME [--kind KIND] [--load] [--json]
     diffusers-hub plugins doctor [--json] [--no-timing]
+    diffusers-hub plugins new NAME [--kind KIND] [--dir PATH] [--author NAME] [--email ADDRESS]
+    diffusers-hub plugins validate PATH [--imports] [--json]
     diffusers-hub generate PIPELINE [--model PATH_OR_REPO] [--prompt TEXT] [--steps N] [--seed S]
                            [--batch-size B] [--out FILE] [--device D]
     diffusers-hub train NAME [ARGS...]
@@ -280,44 +282,62 @@ def _cmd_plugins_doctor(args: argparse.Namespace) -> int:
     return 1
 
 
-# -- generate ---------------------------------------------------------------------------------------
+# -- plugins new / validate -------------------------------------------------------------------------
 
 
-def _merged_hook_mapping(hook_name: str) -> dict[str, list[tuple[str, str]]]:
-    merged: dict[str, list[tuple[str, str]]] = {}
-    for plugin, mapping in registry.hook_results(hook_name):
-        if not isinstance(mapping, dict):
-            continue
-        for key, value in mapping.items():
-            merged.setdefault(str(key), []).append((plugin, str(value)))
-    return merged
+def _cmd_plugins_new(args: argparse.Namespace) -> int:
+    from diffusers_hub import plugin_kit
 
-
-def _pick(merged: dict[str, list[tuple[str, str]]], key: str, what: str) -> str:
-    choices = merged.get(key)
-    if not choices:
-        known = ", ".join(sorted(merged)) or "none are installed"
-        raise RegistryError(f"no {what} named {key!r} (available: {known})")
-    values = {value for _, value in choices}
-    if len(values) > 1:
-        listed = "; ".join(f"{plugin}: {value}" for plugin, value in choices)
-        raise RegistryError(f"the {what} {key!r} is provided by several plugins ({listed})")
-    return choices[0][1]
-
-
-def _demo_folder(pipeline: str) -> str:
-    merged = _merged_hook_mapping("diffusers_hub_demo_checkpoints")
-    names = [pipeline]
-    for entry in registry.lookup(pipeline, "pipeline"):
-        names.extend(entry.names)
-    for name in names:
-        if name in merged:
-            return _pick(merged, name, "demo checkpoint")
-    known = ", ".join(sorted(merged)) or "none"
-    raise RegistryError(
-        f"the pipeline {pipeline!r} has no embedded demo weights (pipelines with demo weights: "
-        f"{known}); pass --model PATH_OR_REPO"
+    names = plugin_kit.plugin_names(args.name, args.kind)
+    dest = Path(args.dir) / names["distribution"]
+    written = plugin_kit.render_template(
+        dest,
+        args.name,
+        args.kind,
+        author=args.author,
+        email=args.email,
+        description=args.description,
+        template=args.template,
     )
+    print(f"created {dest} ({len(written)} files), registering the {args.kind} {names['name']!r}")
+    print(f"  package:      {names['package']}/{names['module']}.py ({names['class_name']})")
+    print(f"  distribution: {names['distribution']}")
+    print("next steps:")
+    print(f"  cd {dest}")
+    print('  pip install -e ".[test]"')
+    print("  python -m pytest")
+    print("  diffusers-hub plugins validate . --imports")
+    return 0
+
+
+def _cmd_plugins_validate(args: argparse.Namespace) -> int:
+    from diffusers_hub import plugin_kit
+
+    findings = plugin_kit.validate_plugin(args.path, imports=args.imports)
+    errors = [f for f in findings if f.level == "error"]
+    if args.json:
+        report = {
+            "path": str(args.path),
+            "imports": args.imports,
+            "ok": not errors,
+            "findings": [f.to_dict() for f in findings],
+        }
+        print(json.dumps(report, indent=2))
+        return 1 if errors else 0
+    for finding in findings:
+        print(finding)
+    warnings = len(findings) - len(errors)
+    checked = (
+        "metadata and imports" if args.imports else "metadata only; --imports also imports objects"
+    )
+    if errors:
+        print(f"\n{args.path}: {len(errors)} error(s), {warnings} warning(s) ({checked})")
+        return 1
+    print(f"{args.path}: ok, {warnings} warning(s) ({checked})")
+    return 0
+
+
+# -- generate ---------------------------------------------------------------------------------------
 
 
 def _to_pil_list(images: Any) -> list[PIL.Image.Image]:
@@ -397,7 +417,7 @@ def _call_options(pipe: Any, args: argparse.Namespace, generator: Any) -> dict[s
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     pipeline_cls = registry.pipeline(args.pipeline)
-    folder = args.model if args.model is not None else _demo_folder(args.pipeline)
+    folder = args.model if args.model is not None else registry.demo_checkpoint(args.pipeline)
     if args.model is None and not Path(folder).is_dir():
         raise FileNotFoundError(f"the demo weights folder {folder} of {args.pipeline!r} is missing")
     import torch
@@ -444,7 +464,7 @@ def _load_reference(reference: str, what: str) -> Callable[[list[str]], int | No
 
 
 def _dispatch(hook_name: str, what: str, key: str, rest: list[str]) -> int:
-    reference = _pick(_merged_hook_mapping(hook_name), key, what)
+    reference = registry.hook_mapping_value(hook_name, key, what)
     function = _load_reference(reference, what)
     status = function(rest)
     return 0 if status is None else int(status)
@@ -521,6 +541,31 @@ def build_parser(*, plugin_commands: bool = True) -> argparse.ArgumentParser:
         "--timeout", type=float, default=300.0, help="seconds allowed per plugin import"
     )
     p_doc.set_defaults(func=_cmd_plugins_doctor)
+    p_new = psub.add_parser("new", help="create a new plugin project from the template")
+    p_new.add_argument("name", help="the plugin's short name, e.g. my-solver")
+    p_new.add_argument(
+        "--kind",
+        choices=("scheduler", "model", "pipeline", "processor"),
+        default="scheduler",
+        help="the kind of the example component (default: scheduler)",
+    )
+    p_new.add_argument(
+        "--dir", default=".", help="where to create the project folder (default: here)"
+    )
+    p_new.add_argument("--author", help="author name for pyproject.toml")
+    p_new.add_argument("--email", help="author e-mail for pyproject.toml")
+    p_new.add_argument("--description", help="one-line description")
+    p_new.add_argument("--template", help="a template folder of your own")
+    p_new.set_defaults(func=_cmd_plugins_new)
+    p_val = psub.add_parser(
+        "validate", help="check a plugin project folder (entry points, API version, names)"
+    )
+    p_val.add_argument("path", help="the plugin's project folder (holding pyproject.toml)")
+    p_val.add_argument(
+        "--imports", action="store_true", help="also import every object and check its protocol"
+    )
+    p_val.add_argument("--json", action="store_true", help="machine-readable output")
+    p_val.set_defaults(func=_cmd_plugins_validate)
 
     gen = sub.add_parser("generate", help="run a pipeline and save its output")
     gen.add_argument("pipeline", help="pipeline name (e.g. ddpm, ddim, latent-diffusion)")

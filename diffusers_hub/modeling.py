@@ -95,7 +95,10 @@ class ModelMixin(nn.Module, ConfigMixin):
             variant: weight variant such as ``"fp16"``.
             device: where to put the weights (CPU when None).
             use_safetensors: require (True) or forbid (False) safetensors; None prefers them.
-            revision, cache_dir, token, local_files_only: passed to huggingface_hub.
+            revision: Hub branch, tag or commit.
+            cache_dir: huggingface_hub cache folder.
+            token: Hub token for private repos.
+            local_files_only: use the local cache only, never the network.
 
         Raises:
             HubError: the folder or repo cannot be found.

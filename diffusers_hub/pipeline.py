@@ -223,7 +223,10 @@ class DiffusionPipeline:
             torch_dtype: dtype of the models' floating-point weights.
             variant: weight variant such as ``"fp16"``.
             device: where to put the models.
-            revision, cache_dir, token, local_files_only: passed to huggingface_hub.
+            revision: Hub branch, tag or commit.
+            cache_dir: huggingface_hub cache folder.
+            token: Hub token for private repos.
+            local_files_only: use the local cache only, never the network.
             **components: components to use instead of loading them (``scheduler=...``).
 
         Raises:

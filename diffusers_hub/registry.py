@@ -74,7 +74,9 @@ __all__ = [
     "Registry",
     "Status",
     "default",
+    "demo_checkpoint",
     "get",
+    "hook_mapping_value",
     "hook_results",
     "hooks",
     "list",
@@ -1401,6 +1403,52 @@ class Registry:
                 results.append((impl.plugin_name, result))
         return results
 
+    def hook_mapping_value(self, hook_name: str, key: str, what: str) -> str:
+        """The value under ``key`` of a hook that returns name -> value mappings.
+
+        Raises:
+            RegistryError: no plugin provides ``key``, or several give different values.
+        """
+        merged: dict[str, builtins.list[tuple[str, str]]] = {}
+        for plugin, mapping in self.hook_results(hook_name):
+            if isinstance(mapping, dict):
+                for k, value in mapping.items():
+                    merged.setdefault(str(k), []).append((plugin, str(value)))
+        choices = merged.get(key)
+        if not choices:
+            known = ", ".join(sorted(merged)) or "none are installed"
+            raise RegistryError(f"no {what} named {key!r} (available: {known})")
+        if len({value for _, value in choices}) > 1:
+            listed = "; ".join(f"{plugin}: {value}" for plugin, value in choices)
+            raise RegistryError(f"the {what} {key!r} is provided by several plugins ({listed})")
+        return choices[0][1]
+
+    def demo_checkpoint(self, pipeline: str) -> str:
+        """The folder of the embedded demo weights of ``pipeline`` (any of its names).
+
+        Example:
+            >>> from diffusers_hub import DiffusionPipeline, registry
+            >>> pipe = DiffusionPipeline.from_pretrained(registry.demo_checkpoint("ddpm"))
+
+        Raises:
+            RegistryError: no installed plugin ships demo weights for that pipeline.
+        """
+        names = [pipeline]
+        for entry in self.lookup(pipeline, "pipeline"):
+            names.extend(entry.names)
+        for name in dict.fromkeys(names):
+            try:
+                return self.hook_mapping_value(
+                    "diffusers_hub_demo_checkpoints", name, "demo checkpoint"
+                )
+            except RegistryError as exc:
+                if "several plugins" in str(exc):
+                    raise
+        raise RegistryError(
+            f"the pipeline {pipeline!r} has no embedded demo weights; pass a folder or Hub "
+            "repo id instead"
+        )
+
 
 # -- the default registry and module-level functions ------------------------------------------------
 
@@ -1516,6 +1564,16 @@ def load_plugin_from_pyproject(path: str | os.PathLike[str]) -> builtins.list[En
 def hooks() -> pluggy.PluginManager:
     """The pluggy plugin manager with every plugin's hooks (see :meth:`Registry.hooks`)."""
     return _default.hooks()
+
+
+def demo_checkpoint(pipeline: str) -> str:
+    """The folder of ``pipeline``'s embedded demo weights (see :meth:`Registry.demo_checkpoint`)."""
+    return _default.demo_checkpoint(pipeline)
+
+
+def hook_mapping_value(hook_name: str, key: str, what: str) -> str:
+    """A value of a mapping-returning hook (see :meth:`Registry.hook_mapping_value`)."""
+    return _default.hook_mapping_value(hook_name, key, what)
 
 
 def hook_results(hook_name: str, **kwargs: Any) -> builtins.list[tuple[str, Any]]:

@@ -36,6 +36,7 @@ from diffusers_hub.noise import randn_tensor
 
 __all__ = [
     "ArrayLike",
+    "GeneratorLike",
     "SchedulerConfig",
     "SchedulerMixin",
     "SchedulerOutput",

@@ -176,3 +176,29 @@ def default_registry(plugin_dists: PluginDists) -> Iterator[Registry]:
         yield reg
     finally:
         registry.set_default(previous)
+
+
+# -- packaging: wheels and fresh virtual environments (see venv_tools.py) ---------------------------
+
+
+@pytest.fixture(scope="session")
+def deps_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of symlinks to the installed requirements of the core (torch, pydantic, ...)."""
+    from .venv_tools import link_distributions, requirement_closure
+
+    return link_distributions(
+        requirement_closure(["diffusers-hub"]), tmp_path_factory.mktemp("deps")
+    )
+
+
+@pytest.fixture(scope="session")
+def core_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel of the core, built once per session from a clean copy of the checkout."""
+    from .venv_tools import CORE_FILES, REPO, build_wheel
+
+    return build_wheel(
+        REPO,
+        tmp_path_factory.mktemp("core-wheel"),
+        tmp_path_factory.mktemp("core-src"),
+        only=CORE_FILES,
+    )

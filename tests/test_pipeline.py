@@ -57,12 +57,18 @@ class ToyPipeline(DiffusionPipeline):
 
     @torch.no_grad()
     def __call__(
-        self, batch_size: int = 1, generator: torch.Generator | None = None,
-        steps: int = 3, output_type: str = "pil",
+        self,
+        batch_size: int = 1,
+        generator: torch.Generator | None = None,
+        steps: int = 3,
+        output_type: str = "pil",
     ) -> ImagePipelineOutput:
         c = self.net.config
-        x = randn_tensor((batch_size, c.channels, c.sample_size, c.sample_size),
-                         generator=generator, device=self.device)
+        x = randn_tensor(
+            (batch_size, c.channels, c.sample_size, c.sample_size),
+            generator=generator,
+            device=self.device,
+        )
         for t in self.progress_bar(range(steps)):
             x = self.scheduler.step(self.net(x, torch.tensor(t)), t, x).prev_sample
         return ImagePipelineOutput(images=tensor_to_images(x.clamp(-1, 1), output_type))
@@ -113,8 +119,11 @@ def test_keyword_overrides_a_component(tmp_path, pipe, toy_registry) -> None:
 def test_flat_folder_loads_with_the_pipeline_class(tmp_path, pipe, toy_registry) -> None:
     pipe.net.save_pretrained(tmp_path / "flat")
     pipe.scheduler.save_config(tmp_path / "flat")
-    index = {"_class_name": "ToyPipeline", "net": ["diffusers", "Net"],
-             "scheduler": ["diffusers", "Stepper"]}
+    index = {
+        "_class_name": "ToyPipeline",
+        "net": ["diffusers", "Net"],
+        "scheduler": ["diffusers", "Stepper"],
+    }
     (tmp_path / "flat" / "model_index.json").write_text(json.dumps(index))
     loaded = DiffusionPipeline.from_pretrained(tmp_path / "flat")
     loaded.set_progress_bar_config(disable=True)
@@ -216,11 +225,14 @@ def test_to_moves_every_model_and_dtype(pipe) -> None:
 
 def test_noise_is_drawn_on_the_generator_device_and_per_item() -> None:
     a = randn_tensor((2, 3), generator=torch.Generator().manual_seed(1))
-    b = randn_tensor((2, 3), generator=torch.Generator().manual_seed(1), device="cpu",
-                     dtype=torch.float64)
+    b = randn_tensor(
+        (2, 3), generator=torch.Generator().manual_seed(1), device="cpu", dtype=torch.float64
+    )
     torch.testing.assert_close(a.double(), b)
     gens = [torch.Generator().manual_seed(1), torch.Generator().manual_seed(2)]
     per_item = randn_tensor((2, 3), generator=gens)
-    torch.testing.assert_close(per_item[0], randn_tensor((1, 3), generator=torch.Generator().manual_seed(1))[0])
+    torch.testing.assert_close(
+        per_item[0], randn_tensor((1, 3), generator=torch.Generator().manual_seed(1))[0]
+    )
     with pytest.raises(ValueError, match="one generator per batch item"):
         randn_tensor((3, 3), generator=gens)

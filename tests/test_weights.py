@@ -105,7 +105,9 @@ def test_variants_and_both_sharded_variant_index_spellings(tmp_path, model) -> N
         tmp_path / "m" / "diffusion_pytorch_model.safetensors.index.fp16.json",
         tmp_path / "m" / "diffusion_pytorch_model.fp16.safetensors.index.json",
     )
-    assert same(half, Tiny.from_pretrained(tmp_path / "m", variant="fp16", torch_dtype=torch.float16))
+    assert same(
+        half, Tiny.from_pretrained(tmp_path / "m", variant="fp16", torch_dtype=torch.float16)
+    )
     assert Tiny.from_pretrained(tmp_path / "m", variant="fp16").dtype == torch.float32
 
 

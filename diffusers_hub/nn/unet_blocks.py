@@ -252,10 +252,11 @@ class DownBlock2D(nn.Module):
 class AttnDownBlock2D(nn.Module):
     """ResNet blocks each followed by self-attention, then an optional downsampler.
 
+    The other arguments (in_channels, out_channels, temb_channels, dropout, num_layers, resnet_eps,
+    resnet_time_scale_shift, resnet_act_fn, resnet_groups, resnet_pre_norm, output_scale_factor,
+    downsample_padding) are those of :class:`DownBlock2D`.
+
     Args:
-        in_channels, out_channels, temb_channels, dropout, num_layers, resnet_eps,
-        resnet_time_scale_shift, resnet_act_fn, resnet_groups, resnet_pre_norm,
-        output_scale_factor, downsample_padding: as in :class:`DownBlock2D`.
         attention_head_dim: channels per head (None: one head over all channels).
         downsample_type: ``"conv"``, ``"resnet"`` (a ResNet block with average pooling) or None.
         add_downsample: False drops the downsampler whatever ``downsample_type`` says.
@@ -349,10 +350,11 @@ class AttnDownBlock2D(nn.Module):
 class ResnetDownsampleBlock2D(nn.Module):
     """Like :class:`DownBlock2D` but downsampling with a ResNet block (``down=True``).
 
+    The other arguments (in_channels, out_channels, temb_channels, dropout, num_layers, resnet_eps,
+    resnet_time_scale_shift, resnet_act_fn, resnet_groups, resnet_pre_norm, output_scale_factor,
+    add_downsample) are those of :class:`DownBlock2D`.
+
     Args:
-        in_channels, out_channels, temb_channels, dropout, num_layers, resnet_eps,
-        resnet_time_scale_shift, resnet_act_fn, resnet_groups, resnet_pre_norm,
-        output_scale_factor, add_downsample: as in :class:`DownBlock2D`.
         skip_time_act: feed the time embedding to the projections without activation.
     """
 
@@ -424,10 +426,11 @@ class DownEncoderBlock2D(nn.Module):
     """The encoder block of the autoencoders: ResNet blocks without time embedding, then an
     optional downsampler. ``forward(x) -> x`` (no skip connections).
 
+    The other arguments (in_channels, out_channels, dropout, num_layers, resnet_eps,
+    resnet_time_scale_shift, resnet_act_fn, resnet_groups, resnet_pre_norm, output_scale_factor,
+    add_downsample, downsample_padding) are those of :class:`DownBlock2D`.
+
     Args:
-        in_channels, out_channels, dropout, num_layers, resnet_eps, resnet_time_scale_shift,
-        resnet_act_fn, resnet_groups, resnet_pre_norm, output_scale_factor, add_downsample,
-        downsample_padding: as in :class:`DownBlock2D`.
 
     Example:
         >>> DownEncoderBlock2D(8, 16, resnet_groups=4)(torch.randn(1, 8, 8, 8)).shape
@@ -630,10 +633,11 @@ class UpBlock2D(nn.Module):
 class AttnUpBlock2D(nn.Module):
     """:class:`UpBlock2D` with self-attention after every ResNet block.
 
+    The other arguments (in_channels, prev_output_channel, out_channels, temb_channels,
+    resolution_idx, dropout, num_layers, resnet_eps, resnet_time_scale_shift, resnet_act_fn,
+    resnet_groups, resnet_pre_norm, output_scale_factor) are those of :class:`UpBlock2D`.
+
     Args:
-        in_channels, prev_output_channel, out_channels, temb_channels, resolution_idx, dropout,
-        num_layers, resnet_eps, resnet_time_scale_shift, resnet_act_fn, resnet_groups,
-        resnet_pre_norm, output_scale_factor: as in :class:`UpBlock2D`.
         attention_head_dim: channels per head (None: one head).
         upsample_type: ``"conv"``, ``"resnet"`` (ResNet block with nearest upsampling) or None.
         add_upsample: False drops the upsampler whatever ``upsample_type`` says.
@@ -726,10 +730,12 @@ class AttnUpBlock2D(nn.Module):
 class ResnetUpsampleBlock2D(nn.Module):
     """Like :class:`UpBlock2D` but upsampling with a ResNet block (``up=True``).
 
+    The other arguments (in_channels, prev_output_channel, out_channels, temb_channels,
+    resolution_idx, dropout, num_layers, resnet_eps, resnet_time_scale_shift, resnet_act_fn,
+    resnet_groups, resnet_pre_norm, output_scale_factor, add_upsample) are those of
+    :class:`UpBlock2D`.
+
     Args:
-        in_channels, prev_output_channel, out_channels, temb_channels, resolution_idx, dropout,
-        num_layers, resnet_eps, resnet_time_scale_shift, resnet_act_fn, resnet_groups,
-        resnet_pre_norm, output_scale_factor, add_upsample: as in :class:`UpBlock2D`.
         skip_time_act: feed the time embedding to the projections without activation.
     """
 

@@ -89,23 +89,23 @@ class TrainingConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    steps: int = Field(1000, gt=0)
-    batch_size: int = Field(16, gt=0)
-    lr: float = Field(1e-4, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
+    steps: int = Field(default=1000, gt=0)
+    batch_size: int = Field(default=16, gt=0)
+    lr: float = Field(default=1e-4, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
     adam_betas: tuple[float, float] = (0.9, 0.999)
-    adam_eps: float = Field(1e-8, gt=0)
-    lr_warmup_steps: int = Field(0, ge=0)
-    ema_decay: float = Field(0.9999, ge=0, le=1)
+    adam_eps: float = Field(default=1e-8, gt=0)
+    lr_warmup_steps: int = Field(default=0, ge=0)
+    ema_decay: float = Field(default=0.9999, ge=0, le=1)
     ema_warmup: bool = True
-    grad_clip: float | None = Field(1.0, gt=0)
-    checkpoint_every: int = Field(500, ge=0)
-    checkpoints_to_keep: int | None = Field(2, gt=0)
+    grad_clip: float | None = Field(default=1.0, gt=0)
+    checkpoint_every: int = Field(default=500, ge=0)
+    checkpoints_to_keep: int | None = Field(default=2, gt=0)
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
     seed: int = 0
     out_dir: Path = Path("ddpm-output")
-    log_every: int = Field(10, gt=0)
-    num_workers: int = Field(0, ge=0)
+    log_every: int = Field(default=10, gt=0)
+    num_workers: int = Field(default=0, ge=0)
     resume_from: str | None = None
     device: str | None = None
     progress: bool = True

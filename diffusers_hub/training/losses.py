@@ -19,13 +19,13 @@ class NoiseScheduler(Protocol):
 
     def add_noise(
         self, original_samples: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor
-    ) -> torch.Tensor:
-        """q(x_t | x_0): the noised samples."""
+    ) -> Any:
+        """q(x_t | x_0): the noised samples (a tensor)."""
 
     def training_target(
         self, original_samples: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor
-    ) -> torch.Tensor:
-        """What the model should predict (eps, x0 or v)."""
+    ) -> Any:
+        """What the model should predict (eps, x0 or v; a tensor)."""
 
 
 def sample_timesteps(
@@ -87,6 +87,8 @@ def diffusion_loss_inputs(
     )
     x_t = scheduler.add_noise(x0, noise, t)
     target = scheduler.training_target(x0, noise, t)
+    if not isinstance(x_t, torch.Tensor) or not isinstance(target, torch.Tensor):
+        raise TypeError("the scheduler returned non-tensors for tensor inputs")
     return x_t, t, target
 
 

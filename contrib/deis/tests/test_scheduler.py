@@ -180,12 +180,10 @@ def test_parity_with_diffusers(order: int, spacing: str, steps: int) -> None:
 @pytest.mark.parametrize("steps", [10, 25])
 def test_parity_options(config: dict[str, Any], steps: int) -> None:
     assert_parity(config, steps, dtype=torch.float64, tol=1e-10)
-    if (
-        config.get("prediction_type", "epsilon") == "epsilon"
-        and len(config) <= 2
-        and "beta_schedule" not in config
-        and "thresholding" not in config
-    ):
+    # In float32 the reference loses digits where eps is recovered from a data prediction
+    # (sample / v_prediction / thresholding) or the schedule is the cosine one; only the
+    # epsilon-prediction options are compared there.
+    if not {"prediction_type", "beta_schedule", "thresholding"} & set(config):
         assert_parity(config, steps)
 
 
@@ -375,7 +373,7 @@ def test_registered_as_third_party_plugin() -> None:
     assert not entry.first_party
 
 
-def test_swaps_into_ddpm_pipeline() -> None:
+def test_swaps_into_ddpm_pipeline(tmp_path: Path) -> None:
     ddpm = pytest.importorskip("diffusers_hub_ddpm.pipeline")
     unet_mod = pytest.importorskip("diffusers_hub_ddpm.unet_2d")
     ddpm_sched = pytest.importorskip("diffusers_hub_ddpm.scheduler")
@@ -396,3 +394,10 @@ def test_swaps_into_ddpm_pipeline() -> None:
         generator=torch.Generator().manual_seed(0), num_inference_steps=4, output_type="np"
     ).images
     assert images.shape == (1, 8, 8, 3) and np.isfinite(images).all()
+    # model_index.json names the scheduler; loading resolves it through the registry
+    pipe.save_pretrained(tmp_path)
+    from diffusers_hub import DiffusionPipeline
+
+    again = DiffusionPipeline.from_pretrained(tmp_path)
+    assert type(again.scheduler) is DEISMultistepScheduler
+    assert again.scheduler.config.to_dict() == pipe.scheduler.config.to_dict()

@@ -158,10 +158,10 @@ def dpm_solver_first_order_update(
 
     - ``dpmsolver++`` (data prediction ``m0`` = :math:`x_\\theta`):
       :math:`x_t = \\frac{\\sigma_t}{\\sigma_s} x_s - \\alpha_t (e^{-h} - 1) x_\\theta`
-      (DPM-Solver++1, eq. 9 / Sec. 4.1 of arXiv:2211.01095);
+      (DPM-Solver++1, Sec. 4 of arXiv:2211.01095);
     - ``dpmsolver`` (noise prediction ``m0`` = :math:`\\epsilon_\\theta`):
       :math:`x_t = \\frac{\\alpha_t}{\\alpha_s} x_s - \\sigma_t (e^{h} - 1) \\epsilon_\\theta`
-      (DPM-Solver-1, eq. 3.7 of arXiv:2206.00927).
+      (DPM-Solver-1, Sec. 3 of arXiv:2206.00927).
 
     Args:
         x_s: (B, C, ...) sample at the current level.
@@ -205,7 +205,7 @@ def dpm_solver_second_order_update(
     - ``dpmsolver``, midpoint: :math:`x_t = \\frac{\\alpha_t}{\\alpha_{s_0}} x_s
       - \\sigma_t(e^h-1) D_0 - \\tfrac12\\sigma_t(e^h-1) D_1`;
       heun: the last term becomes :math:`-\\sigma_t(\\frac{e^h-1}{h}-1) D_1`
-      (multistep DPM-Solver-2, Sec. 3.3 and App. B of arXiv:2206.00927).
+      (multistep DPM-Solver-2, arXiv:2206.00927 as used in Sec. 4 of arXiv:2211.01095).
 
     Args:
         x_s: (B, C, ...) sample at the current level ``sigma_s0``.
@@ -261,10 +261,10 @@ def dpm_solver_third_order_update(
 
     - ``dpmsolver++``: :math:`x_t = \\frac{\\sigma_t}{\\sigma_{s_0}} x_s - \\alpha_t\\varphi_1 D_0
       + \\alpha_t(\\frac{\\varphi_1}{h} + 1) D_1 - \\alpha_t(\\frac{\\varphi_1 + h}{h^2} - \\tfrac12) D_2`
-      with :math:`\\varphi_1 = e^{-h} - 1` (DPM-Solver++(3M), Sec. 4.2 of arXiv:2211.01095);
+      with :math:`\\varphi_1 = e^{-h} - 1` (the third-order multistep variant of arXiv:2211.01095);
     - ``dpmsolver``: :math:`x_t = \\frac{\\alpha_t}{\\alpha_{s_0}} x_s - \\sigma_t\\psi_1 D_0
       - \\sigma_t(\\frac{\\psi_1}{h} - 1) D_1 - \\sigma_t(\\frac{\\psi_1 - h}{h^2} - \\tfrac12) D_2`
-      with :math:`\\psi_1 = e^{h} - 1` (multistep DPM-Solver-3, App. B of arXiv:2206.00927).
+      with :math:`\\psi_1 = e^{h} - 1` (multistep DPM-Solver-3, arXiv:2206.00927).
 
     Args:
         x_s: (B, C, ...) sample at ``sigma_s0``.

@@ -380,7 +380,7 @@ def test_registered_as_third_party_plugin() -> None:
     assert not entry.first_party
 
 
-def test_swaps_into_ddpm_pipeline() -> None:
+def test_swaps_into_ddpm_pipeline(tmp_path: Path) -> None:
     ddpm = pytest.importorskip("diffusers_hub_ddpm.pipeline")
     unet_mod = pytest.importorskip("diffusers_hub_ddpm.unet_2d")
     ddpm_sched = pytest.importorskip("diffusers_hub_ddpm.scheduler")
@@ -401,3 +401,10 @@ def test_swaps_into_ddpm_pipeline() -> None:
         generator=torch.Generator().manual_seed(0), num_inference_steps=4, output_type="np"
     ).images
     assert images.shape == (1, 8, 8, 3) and np.isfinite(images).all()
+    # model_index.json names the scheduler; loading resolves it through the registry
+    pipe.save_pretrained(tmp_path)
+    from diffusers_hub import DiffusionPipeline
+
+    again = DiffusionPipeline.from_pretrained(tmp_path)
+    assert type(again.scheduler) is DPMSolverMultistepScheduler
+    assert again.scheduler.config.to_dict() == pipe.scheduler.config.to_dict()

@@ -17,7 +17,7 @@ Notation (code name -> paper symbol):
 - ``eps``: the noise predictions :math:`e_t`; ``ets`` the buffer of the last four, oldest first;
 - ``cur_sample``: :math:`x_t` at the start of the current PRK step (all four stages start there);
 - ``cur_model_output``: the running sum :math:`\\frac16 e_1 + \\frac13 e_2 + \\frac13 e_3` of the
-  PRK stages (eq. 13).
+  PRK stages (Sec. 3.3).
 
 References:
     Liu, Ren, Lin, Zhao 2022, "Pseudo Numerical Methods for Diffusion Models on Manifolds",
@@ -98,13 +98,13 @@ def plms_combine(ets: Sequence[torch.Tensor]) -> torch.Tensor:
     """The gradient part of PLMS: the Adams-Bashforth combination of the last 1-4 predictions.
 
     With four predictions :math:`e' = \\frac{1}{24}(55 e_t - 59 e_{t+\\delta} + 37 e_{t+2\\delta}
-    - 9 e_{t+3\\delta})` (eq. 12); with fewer, the Adams-Bashforth rules of that order.
+    - 9 e_{t+3\\delta})` (PLMS, Sec. 3.3); with fewer, the Adams-Bashforth rules of that order.
 
     Args:
         ets: 1-4 tensors (B, C, ...), oldest first.
 
     References:
-        eq. 12, arXiv:2202.09778.
+        PLMS, Sec. 3.3 of arXiv:2202.09778.
     """
     e = list(reversed(ets))  # newest first
     if len(e) == 1:
@@ -113,7 +113,7 @@ def plms_combine(ets: Sequence[torch.Tensor]) -> torch.Tensor:
         return (3 * e[0] - e[1]) / 2
     if len(e) == 3:
         return (23 * e[0] - 16 * e[1] + 5 * e[2]) / 12
-    return (1 / 24) * (55 * e[0] - 59 * e[1] + 37 * e[2] - 9 * e[3])  # eq. 12
+    return (1 / 24) * (55 * e[0] - 59 * e[1] + 37 * e[2] - 9 * e[3])  # PLMS, Sec. 3.3
 
 
 # --------------------------------------------------------------------------------------------------
@@ -211,7 +211,7 @@ def pndm_plan(
     """The steps of a PNDM schedule over ``base_timesteps`` (n descending timesteps).
 
     - PRK (default): the first three intervals of the base schedule are each taken with four
-      stages evaluated at :math:`t, t-\\delta/2, t-\\delta/2, t-\\delta` (eq. 13), then PLMS runs
+      stages evaluated at :math:`t, t-\\delta/2, t-\\delta/2, t-\\delta` (Sec. 3.3), then PLMS runs
       over the remaining base timesteps: 12 + (n - 3) steps.
     - ``skip_prk_steps``: the first base timestep, then the second one twice (its first visit
       redoes the first interval with the averaged prediction), then the rest: n + 1 steps.
@@ -241,7 +241,7 @@ def pndm_plan(
         )
     half = delta // 2
     for hi, lo in itertools.pairwise(base[:4]):  # the three largest intervals
-        # eq. 13: four stages for the interval hi -> lo, all transferred from x_hi. The stage
+        # PRK (Sec. 3.3): four stages for the interval hi -> lo, all transferred from x_hi. The stage
         # times and targets follow the original release: the model is evaluated at hi,
         # lo + delta/2 (twice) and lo; the first stage moves to hi - delta/2.
         times = (hi, lo + half, lo + half, lo)
@@ -442,7 +442,7 @@ class PNDMScheduler(SchedulerMixin):
         ets, ets_ts = state.ets, state.ets_timesteps
         cur_sample, acc = state.cur_sample, state.cur_model_output
         if p.kind == "prk":
-            # eq. 13: stages at t, t - delta/2, t - delta/2, t - delta, all transferred from x_t.
+            # PRK (Sec. 3.3): stages at t, t - delta/2, t - delta/2, t - delta, all from x_t.
             if p.stage == 0:
                 acc = (1.0 / 6.0) * e
                 ets, ets_ts = (*ets, e)[-4:], (*ets_ts, t)[-4:]
@@ -467,7 +467,7 @@ class PNDMScheduler(SchedulerMixin):
                 ets, ets_ts = (*ets, e)[-4:], (*ets_ts, t)[-4:]
                 if len(ets) == 1:
                     cur_sample = x
-                combined = plms_combine(ets)  # eq. 12 (lower orders while the buffer fills)
+                combined = plms_combine(ets)  # PLMS (lower orders while the buffer fills)
             prev = self._transfer(start, combined, p.t_from, p.t_to)
 
         self._state = PNDMState(

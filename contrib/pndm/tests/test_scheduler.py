@@ -381,7 +381,7 @@ def test_registered_as_third_party_plugin() -> None:
 
 
 @pytest.mark.parametrize("skip_prk_steps", [False, True])
-def test_swaps_into_ddpm_pipeline(skip_prk_steps: bool) -> None:
+def test_swaps_into_ddpm_pipeline(skip_prk_steps: bool, tmp_path: Path) -> None:
     ddpm = pytest.importorskip("diffusers_hub_ddpm.pipeline")
     unet_mod = pytest.importorskip("diffusers_hub_ddpm.unet_2d")
     ddpm_sched = pytest.importorskip("diffusers_hub_ddpm.scheduler")
@@ -402,3 +402,10 @@ def test_swaps_into_ddpm_pipeline(skip_prk_steps: bool) -> None:
         generator=torch.Generator().manual_seed(0), num_inference_steps=5, output_type="np"
     ).images
     assert images.shape == (1, 8, 8, 3) and np.isfinite(images).all()
+    # model_index.json names the scheduler; loading resolves it through the registry
+    pipe.save_pretrained(tmp_path)
+    from diffusers_hub import DiffusionPipeline
+
+    again = DiffusionPipeline.from_pretrained(tmp_path)
+    assert type(again.scheduler) is PNDMScheduler
+    assert again.scheduler.config.to_dict() == pipe.scheduler.config.to_dict()

@@ -5,8 +5,9 @@ Import-light on purpose: no torch; the demo folder is the ddpm plugin's, found b
 
 from __future__ import annotations
 
-from diffusers_hub.hookspecs import hookimpl
 from diffusers_hub_ddpm.hooks import DEMO_FOLDER
+
+from diffusers_hub.hookspecs import hookimpl
 
 __all__ = ["diffusers_hub_demo_checkpoints"]
 

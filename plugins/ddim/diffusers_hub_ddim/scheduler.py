@@ -262,8 +262,8 @@ class DDIMInverseScheduler(SchedulerMixin):
         >>> for t in inverse.timesteps:
         ...     eps = torch.ones_like(x)  # a model's noise prediction at t
         ...     x = inverse.step(eps, t, x).prev_sample
-        >>> inverse.timesteps.tolist()[:3]
-        [0, 10, 20]
+        >>> inverse.timesteps.tolist()[:3] == [0, 10, 20]
+        True
 
     References:
         Song, Meng & Ermon 2020, arXiv:2010.02502 (eq. 12 with eta = 0 and section 4.3);

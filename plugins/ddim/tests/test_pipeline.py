@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from diffusers_hub import DiffusionPipeline, registry
-from diffusers_hub.testing import PipelineContract
 from diffusers_hub_ddim.pipeline import DDIMPipeline
 from diffusers_hub_ddim.scheduler import DDIMScheduler
 from diffusers_hub_ddpm.pipeline import DDPMPipeline
 from diffusers_hub_ddpm.scheduler import DDPMScheduler
 from diffusers_hub_ddpm.unet_2d import UNet2DModel
+
+from diffusers_hub import DiffusionPipeline, registry
+from diffusers_hub.testing import PipelineContract
 
 TINY_UNET = {
     "sample_size": 8,
@@ -26,8 +26,9 @@ TINY_UNET = {
 
 def tiny_ddpm_pipeline() -> DDPMPipeline:
     torch.manual_seed(0)
-    return DDPMPipeline(unet=UNet2DModel(**TINY_UNET),
-                        scheduler=DDPMScheduler(num_train_timesteps=100))
+    return DDPMPipeline(
+        unet=UNet2DModel(**TINY_UNET), scheduler=DDPMScheduler(num_train_timesteps=100)
+    )
 
 
 class TestDDIMPipeline(PipelineContract):

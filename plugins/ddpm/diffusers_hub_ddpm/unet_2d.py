@@ -339,7 +339,9 @@ class UNet2DModel(ModelMixin):
         if self.mid_block is not None:
             h = self.mid_block(h, emb)
         for up in self.up_blocks:
-            n = len(up.resnets)
+            resnets = up.resnets
+            assert isinstance(resnets, nn.ModuleList)
+            n = len(resnets)
             h = up(h, skips[-n:], emb)
             skips = skips[:-n]
 

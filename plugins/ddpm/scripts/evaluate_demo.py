@@ -86,25 +86,46 @@ def score_samples(classifier: Any, samples: np.ndarray) -> tuple[float, int, dic
     return float(confident.mean()), len(counts), counts, float(probs.max(1).mean())
 
 
-def generate(model: str | Path, num_samples: int, steps: int, seed: int) -> tuple[np.ndarray, Any]:
-    """Samples (N, H, W, C) in [0, 1] from the pipeline folder, and the pipeline."""
-    from diffusers_hub_ddpm.pipeline import DDPMPipeline
+def generate(
+    model: str | Path,
+    num_samples: int,
+    steps: int,
+    seed: int,
+    pipeline: str = "ddpm",
+    **call: Any,
+) -> tuple[np.ndarray, Any]:
+    """Samples (N, H, W, C) in [0, 1] from the pipeline folder, and the pipeline.
 
-    pipe = DDPMPipeline.from_pretrained(model)
+    ``pipeline`` is a registry name (``ddpm``, ``ddim``, ...); ``call`` adds arguments such as
+    ``eta`` for DDIM.
+    """
+    from diffusers_hub import registry
+
+    pipe = registry.pipeline(pipeline).from_pretrained(model)
     pipe.set_progress_bar_config(disable=True)
     generator = torch.Generator().manual_seed(seed)
     out = pipe(
-        batch_size=num_samples, generator=generator, num_inference_steps=steps, output_type="np"
+        batch_size=num_samples,
+        generator=generator,
+        num_inference_steps=steps,
+        output_type="np",
+        **call,
     )
     return np.asarray(out.images), pipe
 
 
 def evaluate(
-    model: str | Path, *, num_samples: int = 64, steps: int = DEMO_STEPS, seed: int = 0
+    model: str | Path,
+    *,
+    num_samples: int = 64,
+    steps: int = DEMO_STEPS,
+    seed: int = 0,
+    pipeline: str = "ddpm",
+    **call: Any,
 ) -> tuple[DemoScores, np.ndarray]:
     """Generate ``num_samples`` digits and score them; returns the scores and the samples."""
     start = time.perf_counter()
-    images, _ = generate(model, num_samples, steps, seed)
+    images, _ = generate(model, num_samples, steps, seed, pipeline, **call)
     seconds = time.perf_counter() - start
     resolution = images.shape[1]
     classifier, real = train_classifier(resolution)
@@ -137,18 +158,26 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=str(DEMO_FOLDER), help="pipeline folder (default: the demo)")
     p.add_argument("--num-samples", type=int, default=64)
-    p.add_argument("--steps", type=int, default=DEMO_STEPS, help="DDPM sampling steps")
+    p.add_argument("--steps", type=int, default=DEMO_STEPS, help="sampling steps")
+    p.add_argument("--pipeline", default="ddpm", help="registry name of the sampler: ddpm, ddim")
+    p.add_argument("--eta", type=float, default=None, help="DDIM eta (ddim pipeline only)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch threads")
     p.add_argument("--grid", default=None, help="also write the samples as a grid PNG")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    call = {} if args.eta is None else {"eta": args.eta}
     scores, images = evaluate(
-        args.model, num_samples=args.num_samples, steps=args.steps, seed=args.seed
+        args.model,
+        num_samples=args.num_samples,
+        steps=args.steps,
+        seed=args.seed,
+        pipeline=args.pipeline,
+        **call,
     )
     print(f"model: {args.model}")
-    print(f"samples: {args.num_samples}, DDPM steps: {args.steps}, seed: {args.seed}")
+    print(f"samples: {args.num_samples}, {args.pipeline} steps: {args.steps}, seed: {args.seed}")
     print(f"sampling time: {scores.seconds:.1f} s ({torch.get_num_threads()} threads)")
     print(f"recognized (p >= {CONFIDENCE}): {scores.recognized:.3f} (bar {RECOGNIZED_BAR})")
     print(

@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 import torch
-
-from diffusers_hub import DiffusionPipeline, registry
-from diffusers_hub.testing import ModelContract, PipelineContract
 from diffusers_hub_ddpm.pipeline import DDPMPipeline
 from diffusers_hub_ddpm.scheduler import DDPMScheduler
 from diffusers_hub_ddpm.unet_2d import UNet2DModel
+
+from diffusers_hub import DiffusionPipeline, registry
+from diffusers_hub.testing import ModelContract, PipelineContract
 
 TINY_UNET = {
     "sample_size": 8,
@@ -66,8 +66,12 @@ def test_flat_google_style_folder_loads(tmp_path) -> None:
     pipe = tiny_pipeline()
     pipe.unet.save_pretrained(tmp_path / "flat")
     pipe.scheduler.save_pretrained(tmp_path / "flat")
-    index = {"_class_name": "DDPMPipeline", "_diffusers_version": "0.1.1",
-             "unet": ["diffusers", "UNet2DModel"], "scheduler": ["diffusers", "DDPMScheduler"]}
+    index = {
+        "_class_name": "DDPMPipeline",
+        "_diffusers_version": "0.1.1",
+        "unet": ["diffusers", "UNet2DModel"],
+        "scheduler": ["diffusers", "DDPMScheduler"],
+    }
     (tmp_path / "flat" / "model_index.json").write_text(json.dumps(index))
     loaded = DiffusionPipeline.from_pretrained(tmp_path / "flat")
     assert isinstance(loaded, DDPMPipeline)
@@ -82,8 +86,11 @@ def test_seed_gives_same_images_whatever_the_global_rng(tmp_path) -> None:
     outs = []
     for global_seed in (1, 2):
         torch.manual_seed(global_seed)
-        outs.append(pipe(generator=torch.Generator().manual_seed(5), num_inference_steps=4,
-                         output_type="np").images)
+        outs.append(
+            pipe(
+                generator=torch.Generator().manual_seed(5), num_inference_steps=4, output_type="np"
+            ).images
+        )
     np.testing.assert_array_equal(outs[0], outs[1])
 
 
@@ -99,10 +106,18 @@ def test_parity_with_diffusers_ddpm_pipeline(tmp_path, variance_type) -> None:
     ours = DiffusionPipeline.from_pretrained(tmp_path / "ref")
     assert isinstance(ours, DDPMPipeline)
     ours.set_progress_bar_config(disable=True)
-    expected = ref(generator=torch.Generator().manual_seed(0), num_inference_steps=20,
-                   batch_size=2, output_type="np").images
-    got = ours(generator=torch.Generator().manual_seed(0), num_inference_steps=20, batch_size=2,
-               output_type="np").images
+    expected = ref(
+        generator=torch.Generator().manual_seed(0),
+        num_inference_steps=20,
+        batch_size=2,
+        output_type="np",
+    ).images
+    got = ours(
+        generator=torch.Generator().manual_seed(0),
+        num_inference_steps=20,
+        batch_size=2,
+        output_type="np",
+    ).images
     assert got.shape == expected.shape == (2, 8, 8, 3)
     assert np.abs(got - expected).max() < 1e-4
 
@@ -114,5 +129,4 @@ def test_saved_here_loads_in_diffusers(tmp_path) -> None:
     ref = diffusers.DDPMPipeline.from_pretrained(tmp_path / "ours")
     x = torch.randn(1, 3, 8, 8)
     with torch.no_grad():
-        torch.testing.assert_close(ref.unet(x, 7).sample, pipe.unet(x, 7).sample, atol=1e-5,
-                                   rtol=0)
+        torch.testing.assert_close(ref.unet(x, 7).sample, pipe.unet(x, 7).sample, atol=1e-5, rtol=0)

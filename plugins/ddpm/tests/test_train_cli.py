@@ -163,3 +163,27 @@ def test_hooks_are_import_light_and_point_at_the_demo() -> None:
         assert Path(demos["ddpm"]).is_dir()
     else:
         assert demos == {}
+
+
+def test_diffusers_hub_train_ddpm_command(tmp_path: Path) -> None:
+    cli = pytest.importorskip("diffusers_hub.cli")
+    out = tmp_path / "cli"
+    args = [
+        "train",
+        "ddpm",
+        "--data",
+        "digits",
+        "--steps",
+        "2",
+        "--out",
+        str(out),
+        "--checkpoint-every",
+        "0",
+        "--no-progress",
+        "--device",
+        "cpu",
+        *TINY,
+    ]
+    assert cli.main(args) == 0
+    assert (out / "model_index.json").is_file()
+    assert (out / "unet" / "diffusion_pytorch_model.safetensors").is_file()

@@ -1,0 +1,162 @@
+"""The plugin's example scheduler, a working starting point that you replace with your method.
+
+It is a complete, working sampler: strided ancestral sampling with a stochasticity knob ``eta``
+(the generalized update of DDIM). From the model output at timestep t it estimates the clean
+sample x0, then moves to the previous scheduled timestep t' < t:
+
+    x0      = (x_t - sqrt(1 - a_t) * eps) / sqrt(a_t)                       (eq. 9)
+    sigma^2 = eta^2 * (1 - a_t') / (1 - a_t) * (1 - a_t / a_t')             (eq. 16)
+    x_t'    = sqrt(a_t') * x0 + sqrt(1 - a_t' - sigma^2) * eps + sigma * z  (eq. 12)
+
+with a_t the cumulative product of alphas ("alpha bar"), eps the predicted noise and z standard
+normal noise. ``eta = 1`` is the DDPM posterior over the strided schedule, ``eta = 0`` is
+deterministic.
+
+Replace the body of ``step`` with your method; keep ``step`` a pure function of its arguments
+and of the schedule set by ``set_timesteps`` (no hidden counters), so that a loop may start
+mid-schedule or repeat a timestep. Everything else (beta schedules, timestep spacings,
+``add_noise``, training targets, config files, numpy support helpers) comes from
+:class:`diffusers_hub.scheduling.SchedulerMixin`.
+
+References:
+    Song, Meng and Ermon 2020, "Denoising Diffusion Implicit Models", arXiv:2010.02502.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import torch
+from diffusers_hub.scheduling import (
+    ArrayLike,
+    SchedulerConfig,
+    SchedulerMixin,
+    SchedulerOutput,
+    as_tensor,
+    draw_noise,
+    restore_type,
+    timestep_to_int,
+)
+from pydantic import Field
+
+__all__ = [
+    "{{ class_name }}",
+    "{{ class_name }}Config",
+    "ancestral_coefficients",
+]
+
+
+class {{ class_name }}Config(SchedulerConfig):
+    """The scheduler's config: the shared scheduler fields plus ``eta``.
+
+    Attributes:
+        eta: stochasticity, 0 (deterministic) to 1 (DDPM posterior variance).
+    """
+
+    eta: float = Field(default=1.0, ge=0.0)
+
+
+def ancestral_coefficients(
+    alpha_bar_t: float, alpha_bar_prev: float, eta: float
+) -> tuple[float, float, float]:
+    """The coefficients of the update x_t' = c_x0 * x0 + c_eps * eps + sigma * z.
+
+    Args:
+        alpha_bar_t: cumulative alpha at the current timestep t.
+        alpha_bar_prev: cumulative alpha at the previous timestep t' (1.0 past the end).
+        eta: stochasticity (0 deterministic, 1 DDPM posterior).
+
+    Returns:
+        ``(c_x0, c_eps, sigma)``.
+
+    References:
+        eq. 12 and eq. 16, arXiv:2010.02502.
+    """
+    variance = (1.0 - alpha_bar_prev) / (1.0 - alpha_bar_t) * (1.0 - alpha_bar_t / alpha_bar_prev)
+    sigma = eta * math.sqrt(max(variance, 0.0))  # eq. 16
+    c_eps = math.sqrt(max(1.0 - alpha_bar_prev - sigma**2, 0.0))  # eq. 12, "direction to x_t"
+    return math.sqrt(alpha_bar_prev), c_eps, sigma
+
+
+class {{ class_name }}(SchedulerMixin):
+    """Strided ancestral sampling with stochasticity ``eta`` (the template's example scheduler).
+
+    Example:
+        >>> scheduler = {{ class_name }}(num_train_timesteps=100, eta=0.0)
+        >>> scheduler.set_timesteps(10)
+        >>> scheduler.timesteps[:3].tolist()
+        [90, 80, 70]
+    """
+
+    config_class = {{ class_name }}Config
+    config: {{ class_name }}Config
+    #: schedulers whose configs this one reads (``from_config(ddpm.config)``)
+    compatibles: ClassVar[tuple[str, ...]] = ("ddpm", "ddim")
+
+    def predict_x0_eps(
+        self, model_output: torch.Tensor, sample: torch.Tensor, alpha_bar_t: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The clean-sample and noise estimates from the model output, per ``prediction_type``.
+
+        The clean sample is clipped or thresholded as configured and the noise estimate is made
+        consistent with it (eq. 9, arXiv:2010.02502; v: section 4, arXiv:2202.00512).
+
+        Args:
+            model_output: (B, C, ...) the model's prediction.
+            sample: (B, C, ...) the current sample x_t.
+            alpha_bar_t: cumulative alpha at t.
+
+        Returns:
+            ``(x0, eps)``, both (B, C, ...).
+        """
+        sqrt_ab, sqrt_1m = math.sqrt(alpha_bar_t), math.sqrt(1.0 - alpha_bar_t)
+        kind = self.config.prediction_type
+        if kind == "epsilon":
+            x0 = (sample - sqrt_1m * model_output) / sqrt_ab
+        elif kind == "sample":
+            x0 = model_output.clone()
+        else:  # v_prediction
+            x0 = sqrt_ab * sample - sqrt_1m * model_output
+        x0 = self.apply_x0_constraints(x0)
+        eps = (sample - sqrt_ab * x0) / sqrt_1m
+        return x0, eps
+
+    def step(
+        self,
+        model_output: ArrayLike,
+        timestep: int | torch.Tensor,
+        sample: ArrayLike,
+        generator: Any = None,
+        return_dict: bool = True,
+    ) -> SchedulerOutput | tuple[ArrayLike, ...]:
+        """Move ``sample`` from ``timestep`` to the previous scheduled timestep.
+
+        Args:
+            model_output: (B, C, ...) the model output at ``timestep`` (tensor or numpy array).
+            timestep: the current timestep t (one of ``self.timesteps``).
+            sample: (B, C, ...) the current sample x_t.
+            generator: a ``torch.Generator`` (or a list, one per batch item) for the noise z.
+            return_dict: return a :class:`SchedulerOutput` (else a tuple).
+
+        Returns:
+            ``prev_sample`` x_t' and ``pred_original_sample`` x0, of the input's type and dtype.
+
+        References:
+            eq. 12 and eq. 16, arXiv:2010.02502.
+        """
+        out, was_numpy = as_tensor(model_output)
+        x, _ = as_tensor(sample)
+        out = out.to(device=x.device, dtype=x.dtype)
+        t = timestep_to_int(timestep)
+        t_prev = self.previous_timestep(t)
+        alpha_bar_t, alpha_bar_prev = self.alpha_bar(t), self.alpha_bar(t_prev)
+        x0, eps = self.predict_x0_eps(out, x, alpha_bar_t)
+        c_x0, c_eps, sigma = ancestral_coefficients(alpha_bar_t, alpha_bar_prev, self.config.eta)
+        prev = c_x0 * x0 + c_eps * eps  # eq. 12
+        if sigma > 0.0:
+            prev = prev + sigma * draw_noise(tuple(x.shape), generator, x)
+        result = (restore_type(prev, was_numpy), restore_type(x0, was_numpy))
+        if not return_dict:
+            return result
+        return SchedulerOutput(prev_sample=result[0], pred_original_sample=result[1])

@@ -104,7 +104,7 @@ def numpy_to_pil(images: np.ndarray) -> list[PIL.Image.Image]:
 
     as_uint8 = (images * 255).round().astype(np.uint8)
     if as_uint8.shape[-1] == 1:
-        return [PIL.Image.fromarray(img[..., 0], mode="L") for img in as_uint8]
+        return [PIL.Image.fromarray(img[..., 0]) for img in as_uint8]
     return [PIL.Image.fromarray(img) for img in as_uint8]
 
 

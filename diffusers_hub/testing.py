@@ -27,7 +27,12 @@ from diffusers_hub.modeling import ModelMixin
 from diffusers_hub.pipeline import DiffusionPipeline
 from diffusers_hub.scheduling import SchedulerMixin, SchedulerOutput
 
-__all__ = ["ModelContract", "PipelineContract", "SchedulerContract"]
+__all__ = [
+    "ModelContract",
+    "PipelineContract",
+    "SchedulerContract",
+    "StatefulSchedulerContract",
+]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -288,6 +293,98 @@ class SchedulerContract:
             target = scheduler.training_target(x0, noise, t)
             assert isinstance(target, torch.Tensor)
             assert target.shape == x0.shape and target.dtype == x0.dtype
+
+
+# --------------------------------------------------------------------------------------------------
+# StatefulSchedulerContract
+# --------------------------------------------------------------------------------------------------
+
+
+class StatefulSchedulerContract(SchedulerContract):
+    """The contract for schedulers with an explicit multistep history (PNDM, DEIS, DPM-Solver).
+
+    Such a scheduler keeps what ``step`` carries over in a state object, and offers
+    ``get_state()`` (a copy), ``set_state(state)`` and ``reset_state()``; ``set_timesteps`` resets
+    it. The memoryless checks of :class:`SchedulerContract` become state checks here: the same
+    arguments *and the same state* give the same result, and a loop stopped, saved and resumed in
+    a fresh scheduler matches an uninterrupted run.
+    """
+
+    def fixed_outputs(self, count: int, seed: int = 0) -> list[torch.Tensor]:
+        """``count`` fake model outputs, one per schedule index, fixed by ``seed``."""
+        g = torch.Generator().manual_seed(seed)
+        return [torch.randn(self.sample_shape, generator=g) for _ in range(count)]
+
+    def run_steps(
+        self,
+        scheduler: Any,
+        sample: torch.Tensor,
+        outputs: list[torch.Tensor],
+        start: int = 0,
+        stop: int | None = None,
+    ) -> torch.Tensor:
+        """The ordinary loop over ``scheduler.timesteps[start:stop]``, one output per index."""
+        timesteps = scheduler.timesteps.tolist()
+        for i in range(start, len(timesteps) if stop is None else stop):
+            sample = scheduler.step(outputs[i], timesteps[i], sample).prev_sample
+        return sample
+
+    def test_state_api(self) -> None:
+        scheduler: Any = self.make_scheduler_with_steps()
+        for name in ("get_state", "set_state", "reset_state"):
+            assert callable(getattr(scheduler, name, None)), f"missing {name}()"
+
+    def test_step_shape_dtype_type(self) -> None:
+        scheduler: Any = self.make_scheduler_with_steps()
+        model_output, sample = self.make_inputs()
+        t = scheduler.timesteps[0]
+        for dtype in (torch.float32, torch.float64):
+            scheduler.reset_state()
+            out = scheduler.step(model_output.to(dtype), t, sample.to(dtype))
+            assert isinstance(out, SchedulerOutput)
+            assert out.prev_sample.shape == sample.shape and out.prev_sample.dtype == dtype
+            assert bool(torch.isfinite(out.prev_sample).all())
+        scheduler.reset_state()
+        tup = scheduler.step(model_output, t, sample, return_dict=False)
+        assert isinstance(tup, tuple) and tup[0].shape == sample.shape
+
+    def test_step_numpy(self) -> None:
+        scheduler: Any = self.make_scheduler_with_steps()
+        outputs = self.fixed_outputs(3)
+        sample = self.make_inputs()[1]
+        reference = self.run_steps(scheduler, sample, outputs, stop=3)
+        scheduler.reset_state()
+        ts = scheduler.timesteps.tolist()
+        x: Any = sample.numpy()
+        for i in range(3):
+            x = scheduler.step(outputs[i].numpy(), ts[i], x).prev_sample
+            assert isinstance(x, np.ndarray) and x.dtype == np.float32
+        np.testing.assert_allclose(x, reference.numpy(), atol=1e-6)
+
+    def test_step_independent_of_call_history(self) -> None:
+        scheduler: Any = self.make_scheduler_with_steps()
+        outputs = self.fixed_outputs(len(scheduler.timesteps))
+        half = len(scheduler.timesteps) // 2
+        x = self.run_steps(scheduler, self.make_inputs()[1], outputs, stop=half)
+        saved = scheduler.get_state()
+        t = scheduler.timesteps[half]
+        first = scheduler.step(outputs[half], t, x).prev_sample
+        scheduler.reset_state()
+        self.run_steps(scheduler, x, outputs, stop=3)  # unrelated calls in between
+        scheduler.set_state(saved)
+        assert torch.equal(scheduler.step(outputs[half], t, x).prev_sample, first)
+
+    def test_mid_schedule_start_matches_full_run(self) -> None:
+        scheduler: Any = self.make_scheduler_with_steps()
+        outputs = self.fixed_outputs(len(scheduler.timesteps))
+        sample = self.make_inputs()[1]
+        full = self.run_steps(scheduler, sample, outputs)
+        for start in sorted({1, len(scheduler.timesteps) // 2}):
+            scheduler.set_timesteps(self.num_inference_steps)
+            head = self.run_steps(scheduler, sample, outputs, stop=start)
+            resumed: Any = self.make_scheduler_with_steps()
+            resumed.set_state(scheduler.get_state())
+            assert torch.equal(self.run_steps(resumed, head, outputs, start=start), full)
 
 
 # --------------------------------------------------------------------------------------------------

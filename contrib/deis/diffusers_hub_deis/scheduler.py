@@ -24,8 +24,7 @@ References:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -33,6 +32,7 @@ import numpy.typing as npt
 import torch
 from pydantic import Field, field_validator
 
+from diffusers_hub.multistep import MultistepSchedulerMixin, MultistepState
 from diffusers_hub.schedules import (
     dynamic_threshold,
     eps_from_x0,
@@ -45,7 +45,6 @@ from diffusers_hub.scheduling import (
     ArrayLike,
     GeneratorLike,
     SchedulerConfig,
-    SchedulerMixin,
     SchedulerOutput,
     as_tensor,
     restore_type,
@@ -185,41 +184,11 @@ class DEISMultistepSchedulerConfig(SchedulerConfig):
         return "logrho" if value in ("midpoint", "heun", "bh1", "bh2") else value
 
 
-@dataclass(frozen=True)
-class DEISState:
-    """The multistep history of :class:`DEISMultistepScheduler`: everything ``step`` carries over.
-
-    Attributes:
-        step_index: how many steps of the current schedule have been taken, i.e. the index in
-            ``scheduler.timesteps`` of the timestep the next ``step`` call must receive.
-        timesteps: the timesteps of the stored outputs, oldest first.
-        model_outputs: the noise predictions :math:`\\epsilon_\\theta` at those timesteps, oldest
-            first; at most ``solver_order - 1`` of them.
-    """
-
-    step_index: int = 0
-    timesteps: tuple[int, ...] = ()
-    model_outputs: tuple[torch.Tensor, ...] = field(default=(), repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain containers of ints and tensors, for ``torch.save`` (loads with ``weights_only``)."""
-        return {
-            "step_index": self.step_index,
-            "timesteps": list(self.timesteps),
-            "model_outputs": [m.detach().clone() for m in self.model_outputs],
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> DEISState:
-        """Rebuild a state from :meth:`to_dict`'s output."""
-        return cls(
-            step_index=int(data["step_index"]),
-            timesteps=tuple(int(t) for t in data["timesteps"]),
-            model_outputs=tuple(data["model_outputs"]),
-        )
+#: The multistep history of this scheduler (the core's explicit multistep state).
+DEISState = MultistepState
 
 
-class DEISMultistepScheduler(SchedulerMixin):
+class DEISMultistepScheduler(MultistepSchedulerMixin):
     """DEIS multistep sampler (orders 1-3), a drop-in for DDPM/DDIM schedulers.
 
     The history of model outputs that a multistep method needs is kept in an explicit,
@@ -264,7 +233,7 @@ class DEISMultistepScheduler(SchedulerMixin):
         self.train_sigmas: npt.NDArray[np.float64] = np.sqrt((1.0 - alpha_bar) / alpha_bar)
         #: (n + 1,) float64 noise levels of the schedule; the last is the final level.
         self.sigmas = np.empty(0, dtype=np.float64)
-        self._state = DEISState()
+        self.reset_state()
 
     # ---------------------------------------------------------------------------------- schedule
 
@@ -294,7 +263,7 @@ class DEISMultistepScheduler(SchedulerMixin):
         self.custom_timesteps = timesteps is not None
         self.num_inference_steps = len(ts)
         self._install_timesteps(ts, device)
-        self._state = DEISState()
+        self.reset_state()
 
     def _spaced(self, n: int) -> npt.NDArray[np.int64]:
         """The n timesteps of the configured spacing.
@@ -315,79 +284,6 @@ class DEISMultistepScheduler(SchedulerMixin):
             return spaced_timesteps(c.num_train_timesteps, n, "trailing")
         grid = spaced_timesteps(c.num_train_timesteps, n + 1, c.timestep_spacing, c.steps_offset)
         return grid[:-1]
-
-    # ------------------------------------------------------------------------------------- state
-
-    @property
-    def state(self) -> DEISState:
-        """The current multistep history (immutable; ``step`` replaces it)."""
-        return self._state
-
-    def get_state(self) -> DEISState:
-        """A copy of the current history whose tensors later steps never touch."""
-        return DEISState.from_dict(self._state.to_dict())
-
-    def set_state(self, state: DEISState | Mapping[str, Any]) -> None:
-        """Restore a history saved with :meth:`get_state` (or its ``to_dict()``).
-
-        Raises:
-            ValueError: the state does not belong to the current schedule (wrong step index or
-                timesteps) or holds more outputs than ``solver_order - 1``.
-        """
-        if not isinstance(state, DEISState):
-            state = DEISState.from_dict(state)
-        self._check_state(state)
-        self._state = DEISState.from_dict(state.to_dict())
-
-    def reset_state(self) -> None:
-        """Forget the history (``set_timesteps`` does this too)."""
-        self._state = DEISState()
-
-    def _check_state(self, state: DEISState) -> None:
-        if self.num_inference_steps is None:
-            raise ValueError("call set_timesteps() before set_state()")
-        n, k = len(self.timesteps), len(state.model_outputs)
-        if len(state.timesteps) != k:
-            raise ValueError(
-                f"state holds {k} model outputs but {len(state.timesteps)} timesteps; they must agree"
-            )
-        if k > max(self.config.solver_order - 1, 0):
-            raise ValueError(
-                f"state holds {k} model outputs; solver_order={self.config.solver_order} keeps at "
-                f"most {self.config.solver_order - 1}"
-            )
-        if not 0 <= state.step_index <= n:
-            raise ValueError(f"state step_index {state.step_index} is outside [0, {n}]")
-        expected = self._timestep_list[state.step_index - k : state.step_index]
-        if k and list(state.timesteps) != expected:
-            raise ValueError(
-                f"state history timesteps {list(state.timesteps)} are not the schedule's timesteps "
-                f"before step {state.step_index} ({expected}); was it saved with another "
-                "set_timesteps() call?"
-            )
-
-    def _step_index_for(self, timestep: int) -> int:
-        """The schedule index of ``timestep``, checked against the history."""
-        schedule = self._timestep_list
-        n = len(schedule)
-        state = self._state
-        if state.step_index < n and schedule[state.step_index] == timestep:
-            return state.step_index
-        if not state.model_outputs:
-            # No history to continue: a (re)start at any timestep of the schedule is allowed.
-            if timestep not in schedule:
-                raise ValueError(
-                    f"timestep {timestep} is not in the schedule {schedule}; call "
-                    "set_timesteps() and step through scheduler.timesteps"
-                )
-            return schedule.index(timestep)
-        expected = schedule[state.step_index] if state.step_index < n else "none (finished)"
-        raise ValueError(
-            f"step() got timestep {timestep} but the multistep history (outputs at timesteps "
-            f"{list(state.timesteps)}) expects timestep {expected} (step {state.step_index} of "
-            f"{n}). Step through scheduler.timesteps in order, restore a saved state with "
-            "set_state(), or restart with set_timesteps() / reset_state()."
-        )
 
     # -------------------------------------------------------------------------------------- step
 
@@ -447,9 +343,8 @@ class DEISMultistepScheduler(SchedulerMixin):
             raise ValueError("call set_timesteps() before step()")
         c = self.config
         t = timestep_to_int(timestep)
-        i = self._step_index_for(t)
+        i, history = self.history_for(t)
         n = len(self._timestep_list)
-        history = self._state.model_outputs if self._state.step_index == i else ()
         sample_t, was_numpy = as_tensor(sample)
         output_t = as_tensor(model_output)[0]
         work = torch.float64 if sample_t.dtype == torch.float64 else torch.float32
@@ -471,11 +366,7 @@ class DEISMultistepScheduler(SchedulerMixin):
         alpha_t = 1.0 / math.sqrt(1.0 + rho_t * rho_t)
         prev = deis_update(x, eps, alpha_s0, alpha_t, rho_t, rhos)
 
-        keep = c.solver_order - 1
-        history_ts = self._state.timesteps if history else ()
-        outputs = (*history, eps0)[-keep:] if keep else ()
-        ts = (*history_ts, t)[-keep:] if keep else ()
-        self._state = DEISState(step_index=i + 1, timesteps=ts, model_outputs=outputs)
+        self.record(i, t, eps0, history)
 
         prev_sample = restore_type(prev.to(sample_t.dtype), was_numpy)
         if not return_dict:

@@ -16,8 +16,7 @@ from diffusers_hub_dpm_solver.scheduler import (
     karras_sigmas,
 )
 
-from diffusers_hub.scheduling import SchedulerOutput
-from diffusers_hub.testing import SchedulerContract
+from diffusers_hub.testing import SchedulerContract, StatefulSchedulerContract
 
 SHAPE = (2, 3, 8, 8)
 
@@ -55,65 +54,12 @@ class TestDPMSolverFirstOrder(SchedulerContract):
     scheduler_config: ClassVar[dict[str, Any]] = {"num_train_timesteps": 100, "solver_order": 1}
 
 
-class TestDPMSolverMultistep(SchedulerContract):
-    """Orders 2-3 carry an explicit history; the contract's memoryless checks become state checks."""
+class TestDPMSolverMultistep(StatefulSchedulerContract):
+    """Orders 2-3 carry an explicit history: the kit's stateful contract applies."""
 
     scheduler_class = DPMSolverMultistepScheduler
     scheduler_config: ClassVar[dict[str, Any]] = {"num_train_timesteps": 100, "solver_order": 3}
     sample_shape = SHAPE
-
-    def test_step_shape_dtype_type(self) -> None:
-        scheduler = self.make_scheduler_with_steps()
-        model_output, sample = self.make_inputs()
-        t = scheduler.timesteps[0]
-        for dtype in (torch.float32, torch.float64):
-            scheduler.reset_state()
-            out = scheduler.step(model_output.to(dtype), t, sample.to(dtype))
-            assert isinstance(out, SchedulerOutput)
-            assert out.prev_sample.shape == sample.shape and out.prev_sample.dtype == dtype
-            assert bool(torch.isfinite(out.prev_sample).all())
-        scheduler.reset_state()
-        tup = scheduler.step(model_output, t, sample, return_dict=False)
-        assert isinstance(tup, tuple) and tup[0].shape == sample.shape
-
-    def test_step_numpy(self) -> None:
-        scheduler = self.make_scheduler_with_steps()
-        model_output, sample = self.make_inputs()
-        ts = scheduler.timesteps.tolist()
-        first = scheduler.step(model_output, ts[0], sample).prev_sample
-        reference = scheduler.step(model_output, ts[1], first)
-        scheduler.reset_state()
-        first_np = scheduler.step(model_output.numpy(), ts[0], sample.numpy()).prev_sample
-        as_numpy = scheduler.step(model_output.numpy(), ts[1], first_np)
-        assert isinstance(as_numpy.prev_sample, np.ndarray)
-        assert as_numpy.prev_sample.dtype == np.float32
-        np.testing.assert_allclose(as_numpy.prev_sample, reference.prev_sample.numpy(), atol=1e-6)
-
-    def test_step_independent_of_call_history(self) -> None:
-        # The result depends on the arguments and the explicit state only.
-        scheduler = self.make_scheduler_with_steps()
-        outputs = fixed_outputs(self.num_inference_steps)
-        half = self.num_inference_steps // 2
-        x = run(scheduler, self.make_inputs()[1], outputs, stop=half)
-        saved = scheduler.get_state()
-        t = scheduler.timesteps[half]
-        first = scheduler.step(outputs[half], t, x).prev_sample
-        scheduler.reset_state()
-        run(scheduler, x, outputs, stop=3)  # unrelated calls in between
-        scheduler.set_state(saved)
-        assert torch.equal(scheduler.step(outputs[half], t, x).prev_sample, first)
-
-    def test_mid_schedule_start_matches_full_run(self) -> None:
-        scheduler = self.make_scheduler_with_steps()
-        outputs = fixed_outputs(self.num_inference_steps)
-        sample = self.make_inputs()[1]
-        full = run(scheduler, sample, outputs)
-        start = self.num_inference_steps // 2
-        scheduler.set_timesteps(self.num_inference_steps)
-        head = run(scheduler, sample, outputs, stop=start)
-        resumed = self.make_scheduler_with_steps()
-        resumed.set_state(scheduler.get_state())
-        assert torch.equal(run(resumed, head, outputs, start=start), full)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -16,8 +16,7 @@ from diffusers_hub_pndm.scheduler import (
     pndm_transfer,
 )
 
-from diffusers_hub.scheduling import SchedulerOutput
-from diffusers_hub.testing import SchedulerContract
+from diffusers_hub.testing import StatefulSchedulerContract
 
 SHAPE = (2, 3, 8, 8)
 
@@ -48,7 +47,7 @@ def run(
 # --------------------------------------------------------------------------------------------------
 
 
-class _PNDMContract(SchedulerContract):
+class _PNDMContract(StatefulSchedulerContract):
     """PNDM keeps explicit buffers and visits some timesteps twice: the contract's memoryless and
     strictly-descending checks become the corresponding state and schedule checks."""
 
@@ -76,60 +75,6 @@ class _PNDMContract(SchedulerContract):
         assert len(a) == self.expected_length(self.num_inference_steps)
         for x, y in zip(a, b, strict=True):
             assert torch.equal(x, y)
-
-    def test_step_shape_dtype_type(self) -> None:
-        scheduler = self.make_scheduler_with_steps()
-        model_output, sample = self.make_inputs()
-        t = scheduler.timesteps[0]
-        for dtype in (torch.float32, torch.float64):
-            scheduler.reset_state()
-            out = scheduler.step(model_output.to(dtype), t, sample.to(dtype))
-            assert isinstance(out, SchedulerOutput)
-            assert out.prev_sample.shape == sample.shape and out.prev_sample.dtype == dtype
-            assert bool(torch.isfinite(out.prev_sample).all())
-        scheduler.reset_state()
-        tup = scheduler.step(model_output, t, sample, return_dict=False)
-        assert isinstance(tup, tuple) and tup[0].shape == sample.shape
-
-    def test_step_numpy(self) -> None:
-        scheduler = self.make_scheduler_with_steps()
-        outputs = fixed_outputs(3)
-        sample = self.make_inputs()[1]
-        reference = run(scheduler, sample, outputs, stop=3)
-        scheduler.reset_state()
-        ts = scheduler.timesteps.tolist()
-        x = sample.numpy()
-        for i in range(3):
-            out = scheduler.step(outputs[i].numpy(), ts[i], x)
-            x = out.prev_sample
-            assert isinstance(x, np.ndarray) and x.dtype == np.float32
-        np.testing.assert_allclose(x, reference.numpy(), atol=1e-6)
-
-    def test_step_independent_of_call_history(self) -> None:
-        # The result depends on the arguments and the explicit state only.
-        scheduler = self.make_scheduler_with_steps()
-        outputs = fixed_outputs(len(scheduler.timesteps))
-        half = len(scheduler.timesteps) // 2
-        x = run(scheduler, self.make_inputs()[1], outputs, stop=half)
-        saved = scheduler.get_state()
-        t = scheduler.timesteps[half]
-        first = scheduler.step(outputs[half], t, x).prev_sample
-        scheduler.reset_state()
-        run(scheduler, x, outputs, stop=3)  # unrelated calls in between
-        scheduler.set_state(saved)
-        assert torch.equal(scheduler.step(outputs[half], t, x).prev_sample, first)
-
-    def test_mid_schedule_start_matches_full_run(self) -> None:
-        scheduler = self.make_scheduler_with_steps()
-        outputs = fixed_outputs(len(scheduler.timesteps))
-        sample = self.make_inputs()[1]
-        full = run(scheduler, sample, outputs)
-        for start in (1, 5, len(scheduler.timesteps) // 2):
-            scheduler.set_timesteps(self.num_inference_steps)
-            head = run(scheduler, sample, outputs, stop=start)
-            resumed = self.make_scheduler_with_steps()
-            resumed.set_state(scheduler.get_state())
-            assert torch.equal(run(resumed, head, outputs, start=start), full)
 
 
 class TestPNDMWithRungeKutta(_PNDMContract):

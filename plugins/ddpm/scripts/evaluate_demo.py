@@ -147,7 +147,7 @@ def save_grid(images: np.ndarray, path: str | Path, scale: int = 4) -> None:
         grid[1 + r * (h + 1) : 1 + r * (h + 1) + h, 1 + c * (w + 1) : 1 + c * (w + 1) + w] = images[
             i, :, :, 0
         ]
-    img = Image.fromarray((grid * 255).round().astype(np.uint8), mode="L")
+    img = Image.fromarray((grid * 255).round().astype(np.uint8))
     img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST).save(path)
 
 

@@ -1,0 +1,29 @@
+"""pluggy hook implementations of the latent-diffusion plugin: ``train`` command and demo weights.
+
+Import-light on purpose: no torch, no plugin modules; the paths are computed from this file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from diffusers_hub.hookspecs import hookimpl
+
+__all__ = ["DEMO_FOLDER", "diffusers_hub_demo_checkpoints", "diffusers_hub_trainers"]
+
+#: The embedded demo pipeline folder (a tiny text-to-image LDM trained on the captioned shapes).
+DEMO_FOLDER = Path(__file__).resolve().parent / "demo"
+
+
+@hookimpl
+def diffusers_hub_trainers() -> dict[str, str]:
+    """``diffusers-hub train latent-diffusion`` runs ``diffusers_hub_latent_diffusion.train:main``."""
+    return {"latent-diffusion": "diffusers_hub_latent_diffusion.train:main"}
+
+
+@hookimpl
+def diffusers_hub_demo_checkpoints() -> dict[str, str]:
+    """The shipped demo pipeline, under the pipeline's short and class names."""
+    if not (DEMO_FOLDER / "model_index.json").is_file():
+        return {}
+    return {"latent-diffusion": str(DEMO_FOLDER), "LDMTextToImagePipeline": str(DEMO_FOLDER)}

@@ -359,16 +359,23 @@ def _to_pil_list(images: Any) -> list[PIL.Image.Image]:
     return [PIL.Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a) for a in array]
 
 
-def image_grid(images: Sequence[PIL.Image.Image]) -> PIL.Image.Image:
-    """Paste images into a near-square grid (row-major), all cells the size of the first image."""
+def image_grid(images: Sequence[PIL.Image.Image], gap: int = 1) -> PIL.Image.Image:
+    """Paste images into a near-square grid (row-major), all cells the size of the first image.
+
+    Cells are separated by ``gap`` pixels of grey when there is more than one image.
+    """
     import PIL.Image
 
     cols = math.ceil(math.sqrt(len(images)))
     rows = math.ceil(len(images) / cols)
+    gap = gap if len(images) > 1 else 0
     width, height = images[0].size
-    grid = PIL.Image.new(images[0].mode, (cols * width, rows * height))
+    mode = images[0].mode
+    fill = 128 if mode == "L" else (128,) * len(mode)
+    grid = PIL.Image.new(mode, (cols * (width + gap) - gap, rows * (height + gap) - gap), fill)
     for i, image in enumerate(images):
-        grid.paste(image.convert(images[0].mode), ((i % cols) * width, (i // cols) * height))
+        x, y = (i % cols) * (width + gap), (i // cols) * (height + gap)
+        grid.paste(image.convert(mode), (x, y))
     return grid
 
 

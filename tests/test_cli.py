@@ -281,7 +281,7 @@ def test_generate_image_grid_from_demo_weights(
     assert main([*args, "--batch-size", "4"]) == 0
     assert f"wrote {out} (4 images)" in capsys.readouterr().out
     with Image.open(out) as grid:
-        assert grid.size == (16, 16)  # 2 x 2 grid of 8 px images
+        assert grid.size == (17, 17)  # 2 x 2 grid of 8 px images, 1 px gap
         first = grid.copy()
     assert main([*args, "--batch-size", "4"]) == 0
     with Image.open(out) as again:
@@ -347,9 +347,13 @@ def test_image_grid_layout() -> None:
     from PIL import Image
 
     images = [Image.new("L", (3, 2), color=i * 40) for i in range(5)]
-    grid = image_grid(images)
+    grid = image_grid(images, gap=0)
     assert grid.size == (9, 4)  # 3 columns, 2 rows
     assert grid.getpixel((3, 0)) == 40 and grid.getpixel((3, 2)) == 160
+    spaced = image_grid(images)  # 1 px grey gaps between cells
+    assert spaced.size == (11, 5)
+    assert spaced.getpixel((3, 0)) == 128 and spaced.getpixel((4, 0)) == 40
+    assert spaced.getpixel((4, 3)) == 160
 
 
 def test_python_dash_m_entry_point() -> None:

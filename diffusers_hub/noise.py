@@ -19,7 +19,8 @@ def randn_tensor(
     """Standard normal noise of ``shape``, drawn on the generator's device, then moved.
 
     Drawing on the generator's device (a CPU generator draws on the CPU) makes a seed give the same
-    noise whatever ``device`` the result goes to.
+    noise whatever ``device`` the result goes to. Half-precision noise is drawn in float32 and then
+    rounded, so a seed also gives the same noise (up to rounding) in fp16 and bf16 as in fp32.
 
     Args:
         shape: the output shape, batch first.
@@ -44,5 +45,6 @@ def randn_tensor(
         ]
         return torch.cat(parts, dim=0)
     draw_device = generator.device if generator is not None else torch.device(device or "cpu")
-    noise = torch.randn(shape, generator=generator, device=draw_device, dtype=dtype)
-    return noise if device is None else noise.to(device)
+    draw_dtype = dtype if dtype in (torch.float32, torch.float64) else torch.float32
+    noise = torch.randn(shape, generator=generator, device=draw_device, dtype=draw_dtype)
+    return noise.to(device=device or draw_device, dtype=dtype)

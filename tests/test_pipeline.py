@@ -234,5 +234,7 @@ def test_noise_is_drawn_on_the_generator_device_and_per_item() -> None:
     torch.testing.assert_close(
         per_item[0], randn_tensor((1, 3), generator=torch.Generator().manual_seed(1))[0]
     )
+    half = randn_tensor((2, 3), generator=torch.Generator().manual_seed(1), dtype=torch.float16)
+    torch.testing.assert_close(half, a.half())  # same seed, same noise in half precision
     with pytest.raises(ValueError, match="one generator per batch item"):
         randn_tensor((3, 3), generator=gens)

@@ -197,7 +197,7 @@ def train_autoencoder(
         kl = dist.kl().mean()
         loss = (recon - x).abs().mean() + mse + kl_weight * kl
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[no-untyped-call]
+        loss.backward()
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
         optimizer.step()
         lr_scheduler.step()
@@ -226,7 +226,7 @@ def encode_latents(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Posterior means and standard deviations (N, C, h, w) of the images."""
     means, stds = [], []
-    for part in images.split(batch_size):
+    for part in torch.split(images, batch_size):
         dist = vae.encode(part).latent_dist
         means.append(dist.mean)
         stds.append(dist.std)

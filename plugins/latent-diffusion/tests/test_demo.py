@@ -18,7 +18,8 @@ import torch
 from diffusers_hub_latent_diffusion.hooks import DEMO_FOLDER
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "evaluate_demo.py"
-#: Measured on the shipped weights (50 DDIM steps, seed 0): see docs/plugins/latent-diffusion.md.
+#: The issue's bar (measured on the shipped weights, 50 DDIM steps, seed 0: 0.98; see
+#: docs/plugins/latent-diffusion.md).
 BOTH_AT_GUIDANCE_6 = 0.8
 
 
@@ -85,3 +86,5 @@ def test_demo_follows_held_out_prompts() -> None:
     assert guided.guidance_scale == 6.0 and unguided.guidance_scale == 1.0
     assert images[6.0].shape == (50, 32, 32, 3)
     assert guided.both >= BOTH_AT_GUIDANCE_6, guided
+    # Guidance helps (measured: both 98% guided vs 94% unguided).
+    assert guided.both >= unguided.both, (guided, unguided)

@@ -408,8 +408,13 @@ def _call_options(pipe: Any, args: argparse.Namespace, generator: Any) -> dict[s
     wanted = {
         "num_inference_steps": (args.steps, "--steps"),
         "prompt": (args.prompt, "--prompt"),
-        "batch_size": (args.batch_size if args.batch_size != 1 else None, "--batch-size"),
+        "guidance_scale": (args.guidance_scale, "--guidance-scale"),
+        "eta": (args.eta, "--eta"),
     }
+    batch = args.batch_size if args.batch_size != 1 else None
+    # Text pipelines name the batch "images per prompt".
+    batch_key = "num_images_per_prompt" if "num_images_per_prompt" in params else "batch_size"
+    wanted[batch_key] = (batch, "--batch-size")
     for key, (value, flag) in wanted.items():
         if value is None:
             continue
@@ -581,6 +586,10 @@ def build_parser(*, plugin_commands: bool = True) -> argparse.ArgumentParser:
     )
     gen.add_argument("--prompt", help="text prompt (text-conditioned pipelines)")
     gen.add_argument("--steps", type=int, help="number of inference steps")
+    gen.add_argument(
+        "--guidance-scale", type=float, help="classifier-free guidance (text pipelines)"
+    )
+    gen.add_argument("--eta", type=float, help="DDIM eta (0 deterministic, 1 ancestral)")
     gen.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     gen.add_argument("--batch-size", type=int, default=1, help="how many samples (default 1)")
     gen.add_argument("--out", help="output file (default: PIPELINE.png, or PIPELINE.wav for audio)")

@@ -73,6 +73,29 @@ def test_cli_generates_from_the_demo(tmp_path: Path) -> None:
         assert image.format == "PNG" and image.size == (32, 32) and image.mode == "RGB"
 
 
+
+def test_cli_guidance_and_batch_follow_the_prompt(tmp_path: Path) -> None:
+    """--guidance-scale reaches the pipeline; --batch-size becomes num_images_per_prompt."""
+    import numpy as np
+    from diffusers_hub_latent_diffusion.shapes import check_image
+    from PIL import Image
+
+    from diffusers_hub.cli import main
+
+    out = tmp_path / "green.png"
+    status = main(
+        ["generate", "latent-diffusion", "--prompt", "a green triangle", "--guidance-scale", "6",
+         "--batch-size", "4", "--steps", "20", "--out", str(out)]
+    )  # fmt: skip
+    assert status == 0
+    with Image.open(out) as image:
+        grid = np.asarray(image.convert("RGB"))
+    assert grid.shape == (65, 65, 3)  # 2 x 2 cells of 32 px with a 1 px gap
+    cells = [grid[r : r + 32, c : c + 32] for r in (0, 33) for c in (0, 33)]
+    readings = [check_image(cell) for cell in cells]
+    assert sum(r.colour == "green" and r.shape == "triangle" for r in readings) >= 3, readings
+
+
 @pytest.mark.slow
 def test_demo_follows_held_out_prompts() -> None:
     evaluate_demo = _evaluate_module()

@@ -13,8 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import torch
 
+from diffusers_hub.schedules import spaced_timesteps
 from diffusers_hub.scheduling import SchedulerMixin
 
 __all__ = ["MultistepSchedulerMixin", "MultistepState"]
@@ -66,6 +69,25 @@ class MultistepSchedulerMixin(SchedulerMixin):
     def history_size(self) -> int:
         """How many past outputs the method keeps (``solver_order - 1`` by default)."""
         return max(int(getattr(self.config, "solver_order", 1)) - 1, 0)
+
+    def _spaced(self, n: int) -> npt.NDArray[np.int64]:
+        """The n timesteps of the configured spacing, the multistep solvers' convention.
+
+        ``linspace`` and ``leading`` take an (n + 1)-point grid and drop its clean end, as the
+        diffusers multistep schedulers do. With n = T that grid cannot be strictly descending
+        (diffusers repeats timesteps there); every training timestep is used instead.
+        """
+        c = self.config
+        total = c.num_train_timesteps
+        if not 1 <= n <= total:
+            raise ValueError(
+                f"num_inference_steps must be between 1 and num_train_timesteps={total}, got {n}"
+            )
+        if n == total:
+            return np.arange(total - 1, -1, -1, dtype=np.int64)
+        if c.timestep_spacing == "trailing":
+            return spaced_timesteps(total, n, "trailing")
+        return spaced_timesteps(total, n + 1, c.timestep_spacing, c.steps_offset)[:-1]
 
     @property
     def state(self) -> MultistepState:

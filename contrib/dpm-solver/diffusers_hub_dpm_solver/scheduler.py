@@ -43,7 +43,6 @@ from diffusers_hub.schedules import (
     eps_from_x0,
     predict_eps,
     predict_x0,
-    spaced_timesteps,
     validate_timesteps,
 )
 from diffusers_hub.scheduling import (
@@ -448,26 +447,6 @@ class DPMSolverMultistepScheduler(MultistepSchedulerMixin):
         self.num_inference_steps = len(ts)
         self._install_timesteps(ts, device)
         self.reset_state()
-
-    def _spaced(self, n: int) -> npt.NDArray[np.int64]:
-        """The n timesteps of the configured spacing.
-
-        ``linspace`` and ``leading`` take an (n + 1)-point grid and drop its clean end, as the
-        diffusers scheduler does. With n = T that grid cannot be strictly descending (diffusers
-        repeats timesteps there); every training timestep is used instead.
-        """
-        c = self.config
-        total = c.num_train_timesteps
-        if not 1 <= n <= total:
-            raise ValueError(
-                f"num_inference_steps must be between 1 and num_train_timesteps={total}, got {n}"
-            )
-        if n == total:
-            return np.arange(total - 1, -1, -1, dtype=np.int64)
-        if c.timestep_spacing == "trailing":
-            return spaced_timesteps(c.num_train_timesteps, n, "trailing")
-        grid = spaced_timesteps(c.num_train_timesteps, n + 1, c.timestep_spacing, c.steps_offset)
-        return grid[:-1]
 
     # -------------------------------------------------------------------------------------- step
 

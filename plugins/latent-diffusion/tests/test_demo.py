@@ -73,7 +73,6 @@ def test_cli_generates_from_the_demo(tmp_path: Path) -> None:
         assert image.format == "PNG" and image.size == (32, 32) and image.mode == "RGB"
 
 
-
 def test_cli_guidance_and_batch_follow_the_prompt(tmp_path: Path) -> None:
     """--guidance-scale reaches the pipeline; --batch-size becomes num_images_per_prompt."""
     import numpy as np

@@ -561,12 +561,14 @@ class UpBlock2D(nn.Module):
     """``num_layers`` ResNet blocks, each fed the running features concatenated with one skip
     connection, then an optional nearest 2x upsampling + 3x3 convolution.
 
+    The other arguments (temb_channels, dropout, num_layers, resnet_eps, resnet_time_scale_shift,
+    resnet_act_fn, resnet_groups, resnet_pre_norm, output_scale_factor) are those of
+    :class:`DownBlock2D`.
+
     Args:
         in_channels: channels of the deepest skip connection this block consumes (the last one).
         prev_output_channel: channels of the incoming features.
         out_channels: channels of every ResNet block.
-        temb_channels, dropout, num_layers, resnet_eps, resnet_time_scale_shift, resnet_act_fn,
-        resnet_groups, resnet_pre_norm, output_scale_factor: as in :class:`DownBlock2D`.
         resolution_idx: accepted for config compatibility (FreeU index; unused).
         add_upsample: end with ``upsamplers.0``.
 
@@ -814,12 +816,13 @@ class UpDecoderBlock2D(nn.Module):
     """The decoder block of the autoencoders: ResNet blocks (time embedding optional), then an
     optional nearest 2x upsampling + convolution.
 
+    The other arguments (dropout, num_layers, resnet_eps, resnet_time_scale_shift, resnet_act_fn,
+    resnet_groups, resnet_pre_norm, output_scale_factor) are those of :class:`DownBlock2D`.
+
     Args:
         in_channels: input channels.
         out_channels: channels of every ResNet block.
         resolution_idx: accepted for config compatibility.
-        dropout, num_layers, resnet_eps, resnet_time_scale_shift, resnet_act_fn, resnet_groups,
-        resnet_pre_norm, output_scale_factor: as in :class:`DownBlock2D`.
         add_upsample: end with ``upsamplers.0``.
         temb_channels: time-embedding width, usually None.
 

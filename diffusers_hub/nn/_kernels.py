@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["Conv2d", "conv2d", "linear", "onednn_enabled"]
+__all__ = ["Conv2d", "conv2d", "linear", "linear_rows", "onednn_enabled"]
 
 _MIN_LINEAR_ROWS = 32  # below this the call overhead outweighs the faster kernel
 _ONEDNN_BUILT: bool = bool(torch.backends.mkldnn.is_available())  # type: ignore[no-untyped-call]
@@ -79,6 +79,35 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
             1,
         )
         return out.permute(0, 2, 3, 1).reshape(*x.shape[:-1], weight.shape[0])
+    return F.linear(x, weight, bias)
+
+
+def linear_rows(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """``F.linear(x, weight, bias)`` through oneDNN, returning a contiguous (row-major) result.
+
+    The rows of ``x`` are presented to oneDNN as the pixels of a channels-last (1, K, rows, 1)
+    image and the kernel as a channels-last (N, K, 1, 1) filter, so the 1x1 convolution writes
+    channels-last, i.e. the (rows, N) matrix row by row. Unlike :func:`linear`, whose result is
+    laid out column by column, the output can be split into attention heads that
+    ``scaled_dot_product_attention`` accepts for its fused CPU kernel, and elementwise ops on it
+    run on contiguous memory.
+
+    Args:
+        x: (..., K) input.
+        weight: (N, K).
+        bias: (N,) or None.
+
+    Returns:
+        (..., N), contiguous.
+    """
+    k = x.shape[-1]
+    rows = x.numel() // k if k else 0
+    if rows >= _MIN_LINEAR_ROWS and onednn_enabled(x) and weight.dtype == x.dtype:
+        image = x.reshape(1, rows, 1, k).permute(0, 3, 1, 2)  # (1, K, rows, 1), channels-last
+        kernel = weight[:, :, None, None].contiguous(memory_format=torch.channels_last)
+        out = torch.mkldnn_convolution(image, kernel, bias, [0, 0], [1, 1], [1, 1], 1)
+        out = out.permute(0, 2, 3, 1).reshape(*x.shape[:-1], weight.shape[0])
+        return out if out.is_contiguous() else out.contiguous()
     return F.linear(x, weight, bias)
 
 

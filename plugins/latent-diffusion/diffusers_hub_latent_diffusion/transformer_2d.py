@@ -11,9 +11,11 @@ to_v, to_out.0}, norm2, attn2.{...}, norm3, ff.net.0.proj, ff.net.2}``, ``proj_o
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from diffusers_hub.nn._kernels import linear_rows
 from diffusers_hub.nn.attention import Attention
 
 __all__ = ["GEGLU", "BasicTransformerBlock", "FeedForward", "Transformer2DModel"]
@@ -32,7 +34,7 @@ class GEGLU(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """(..., dim_in) -> (..., dim_out)."""
-        hidden, gate = self.proj(x).chunk(2, dim=-1)
+        hidden, gate = linear_rows(x, self.proj.weight, self.proj.bias).chunk(2, dim=-1)
         return hidden * F.gelu(gate)
 
 
@@ -45,9 +47,41 @@ class FeedForward(nn.Module):
         self.net = nn.ModuleList([GEGLU(dim, inner), nn.Dropout(dropout), nn.Linear(inner, dim)])
 
     def forward(self, x: Tensor) -> Tensor:
-        for layer in self.net:
-            x = layer(x)
-        return x
+        """(..., dim) -> (..., dim)."""
+        geglu, dropout, out = self.net
+        assert isinstance(out, nn.Linear)
+        return linear_rows(dropout(geglu(x)), out.weight, out.bias)
+
+
+def _attention(attn: Attention, x: Tensor, context: Tensor | None) -> Tensor:
+    """Multi-head attention of the tokens ``x`` over ``context`` (or over themselves).
+
+    The same math as ``attn(x, context)`` (``softmax(Q K^T / sqrt(d)) V``, eq. 1 of
+    arXiv:1706.03762, then ``to_out``) with every projection written row-major, so the heads are
+    strided views that ``scaled_dot_product_attention`` runs through its fused CPU kernel.
+
+    Args:
+        attn: the layer holding ``to_q, to_k, to_v, to_out`` (no group norm, no residual).
+        x: (B, N, query_dim) queries.
+        context: (B, M, cross_attention_dim) keys and values, or None for self-attention.
+
+    Returns:
+        (B, N, query_dim).
+    """
+    b, n, _ = x.shape
+    source = x if context is None else context
+
+    def heads(t: Tensor) -> Tensor:  # (B, L, heads * d) -> (B, heads, L, d)
+        return t.view(b, t.shape[1], attn.heads, attn.dim_head).transpose(1, 2)
+
+    q = heads(linear_rows(x, attn.to_q.weight, attn.to_q.bias))
+    k = heads(linear_rows(source, attn.to_k.weight, attn.to_k.bias))
+    v = heads(linear_rows(source, attn.to_v.weight, attn.to_v.bias))
+    out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, attn.inner_dim)
+    proj = attn.to_out[0]
+    assert isinstance(proj, nn.Linear)
+    result: Tensor = attn.to_out[1](linear_rows(out, proj.weight, proj.bias))
+    return result
 
 
 class BasicTransformerBlock(nn.Module):
@@ -113,8 +147,8 @@ class BasicTransformerBlock(nn.Module):
         """
         x = hidden_states
         context = encoder_hidden_states if self.only_cross_attention else None
-        x = x + self.attn1(self.norm1(x), context)
-        x = x + self.attn2(self.norm2(x), encoder_hidden_states)
+        x = x + _attention(self.attn1, self.norm1(x), context)
+        x = x + _attention(self.attn2, self.norm2(x), encoder_hidden_states)
         return x + self.ff(self.norm3(x))
 
 
@@ -188,18 +222,25 @@ class Transformer2DModel(nn.Module):
         Returns:
             (B, C, H, W): the input plus the transformer's output.
         """
-        b, _, h, w = hidden_states.shape
-        residual = hidden_states
-        x = self.norm(hidden_states)
-        if self.use_linear_projection:
-            x = self.proj_in(x.permute(0, 2, 3, 1).reshape(b, h * w, -1))
-        else:
-            x = self.proj_in(x)
-            x = x.permute(0, 2, 3, 1).reshape(b, h * w, -1)
+        b, c, h, w = hidden_states.shape
+        # Both projections act on single pixels (a 1x1 convolution is a linear map of the
+        # channels), so they run on the (B, H*W, C) tokens, row-major throughout.
+        tokens = self.norm(hidden_states).permute(0, 2, 3, 1).reshape(b, h * w, c)
+        x = linear_rows(tokens, *_matrix(self.proj_in))
         for block in self.transformer_blocks:
             x = block(x, encoder_hidden_states)
-        if self.use_linear_projection:
-            x = self.proj_out(x).reshape(b, h, w, -1).permute(0, 3, 1, 2)
-        else:
-            x = self.proj_out(x.reshape(b, h, w, -1).permute(0, 3, 1, 2))
-        return x + residual
+        x = linear_rows(x, *_matrix(self.proj_out)).view(b, h, w, c).permute(0, 3, 1, 2)
+        return x.contiguous(memory_format=_memory_format(hidden_states)) + hidden_states
+
+
+def _matrix(layer: nn.Module) -> tuple[Tensor, Tensor | None]:
+    """(weight (N, K), bias) of a linear layer or of a 1x1 convolution."""
+    assert isinstance(layer, nn.Linear | nn.Conv2d)
+    weight = layer.weight if layer.weight.ndim == 2 else layer.weight[:, :, 0, 0]
+    return weight, layer.bias
+
+
+def _memory_format(x: Tensor) -> torch.memory_format:
+    if not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format

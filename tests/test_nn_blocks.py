@@ -408,3 +408,37 @@ def test_mid_block_attention_norm_rule() -> None:
     assert shifted.attentions[0].group_norm is None
     assert len(no_attn.attentions) == 0
     assert no_attn(torch.randn(1, 16, 4, 4), torch.randn(1, 8)).shape == (1, 16, 4, 4)
+
+
+def test_fast_cpu_kernels_match_the_functional_ops() -> None:
+    """linear_rows (row-major oneDNN GEMM) and conv2d_adaptive (im2col GEMM for big kernels over
+    few pixels, as at the bottom of the latent-diffusion UNet) equal F.linear / F.conv2d."""
+    import torch.nn.functional as F
+
+    from diffusers_hub.nn._kernels import conv2d_adaptive, linear_rows
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 40, 48, generator=g)
+    w, b = torch.randn(64, 48, generator=g), torch.randn(64, generator=g)
+    out = linear_rows(x, w, b)
+    assert out.is_contiguous()
+    torch.testing.assert_close(out, F.linear(x, w, b), atol=1e-4, rtol=1e-5)
+
+    # 1024 x 1024 x 3 x 3 = 9.4 Mi weights over 2 x 4 x 4 = 32 output pixels: the unfold path.
+    x = torch.randn(2, 1024, 4, 4, generator=g, requires_grad=True)
+    w = (torch.randn(1024, 1024, 3, 3, generator=g) * 0.01).requires_grad_()
+    b = torch.randn(1024, generator=g)
+    fast = conv2d_adaptive(x, w, b, padding=1)
+    ref = F.conv2d(x, w, b, padding=1)
+    torch.testing.assert_close(fast, ref, atol=1e-4, rtol=1e-4)
+    (grad_fast,) = torch.autograd.grad(fast.square().sum(), x)
+    (grad_ref,) = torch.autograd.grad(ref.square().sum(), x)
+    torch.testing.assert_close(grad_fast, grad_ref, atol=1e-3, rtol=1e-4)
+    small = torch.randn(1, 8, 6, 6, generator=g)  # small kernels keep the oneDNN path
+    w_small = torch.randn(4, 8, 3, 3, generator=g)
+    torch.testing.assert_close(
+        conv2d_adaptive(small, w_small, None, padding=1),
+        F.conv2d(small, w_small, None, padding=1),
+        atol=1e-5,
+        rtol=1e-5,
+    )

@@ -149,7 +149,8 @@ class BasicTransformerBlock(nn.Module):
         context = encoder_hidden_states if self.only_cross_attention else None
         x = x + _attention(self.attn1, self.norm1(x), context)
         x = x + _attention(self.attn2, self.norm2(x), encoder_hidden_states)
-        return x + self.ff(self.norm3(x))
+        out: Tensor = x + self.ff(self.norm3(x))
+        return out
 
 
 class Transformer2DModel(nn.Module):

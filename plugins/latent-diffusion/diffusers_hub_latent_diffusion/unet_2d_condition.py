@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from diffusers_hub.config import ComponentConfig
 from diffusers_hub.modeling import ModelMixin
+from diffusers_hub.nn._kernels import use_adaptive_convs
 from diffusers_hub.nn.activations import get_activation
 from diffusers_hub.nn.embeddings import TimestepEmbedding, timestep_embedding
 from diffusers_hub.nn.resnet import ResnetBlock2D
@@ -624,6 +625,9 @@ class UNet2DConditionModel(ModelMixin):
         self.conv_out = nn.Conv2d(
             channels[0], c.out_channels, c.conv_out_kernel, padding=(c.conv_out_kernel - 1) // 2
         )
+        # The 1280-channel convolutions over the 4x4 and 8x8 maps of the deepest levels are bound
+        # by their weights' size: run them as im2col + GEMM (see conv2d_adaptive).
+        use_adaptive_convs(self)
 
     def forward(
         self,

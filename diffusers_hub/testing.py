@@ -33,6 +33,7 @@ __all__ = [
     "GaussianOracle",
     "GaussianOracleConfig",
     "ModelContract",
+    "MultistepSchedulerContract",
     "PipelineContract",
     "SchedulerContract",
     "StatefulSchedulerContract",
@@ -389,6 +390,88 @@ class StatefulSchedulerContract(SchedulerContract):
             resumed: Any = self.make_scheduler_with_steps()
             resumed.set_state(scheduler.get_state())
             assert torch.equal(self.run_steps(resumed, head, outputs, start=start), full)
+
+
+class MultistepSchedulerContract(StatefulSchedulerContract):
+    """Extra checks for schedulers built on :class:`diffusers_hub.multistep.MultistepSchedulerMixin`.
+
+    Set ``scheduler_config`` with a ``solver_order`` of 2 or more; the tests read the history
+    through ``scheduler.state`` (a :class:`~diffusers_hub.multistep.MultistepState`).
+    """
+
+    def test_stop_save_resume_restart(self, tmp_path: Path) -> None:
+        from diffusers_hub.multistep import MultistepState
+
+        steps = 12
+        scheduler: Any = self.make_scheduler()
+        keep = scheduler.history_size
+        scheduler.set_timesteps(steps)
+        outputs = self.fixed_outputs(steps)
+        sample = self.fixed_outputs(1, seed=9)[0]
+        full = self.run_steps(scheduler, sample, outputs)
+        assert scheduler.state.step_index == steps
+        scheduler.set_timesteps(steps)  # restart: the history is reset
+        assert scheduler.state == MultistepState()
+        head = self.run_steps(scheduler, sample, outputs, stop=5)
+        state = scheduler.state
+        assert state.step_index == 5 and len(state.model_outputs) == keep
+        assert list(state.timesteps) == scheduler.timesteps[5 - keep : 5].tolist()
+        torch.save({"state": scheduler.get_state().to_dict(), "x": head}, tmp_path / "ckpt.pt")
+        loaded = torch.load(tmp_path / "ckpt.pt", weights_only=True)
+        fresh: Any = self.make_scheduler()
+        fresh.set_timesteps(steps)
+        fresh.set_state(loaded["state"])
+        assert torch.equal(self.run_steps(fresh, loaded["x"], outputs, start=5), full)
+        assert torch.equal(self.run_steps(scheduler, head, outputs, start=5), full)
+
+    def test_out_of_order_step_raises_clear_error(self) -> None:
+        import pytest
+
+        scheduler: Any = self.make_scheduler()
+        scheduler.set_timesteps(10)
+        outputs = self.fixed_outputs(10)
+        x = self.run_steps(scheduler, self.fixed_outputs(1)[0], outputs, stop=3)
+        ts = scheduler.timesteps.tolist()
+        with pytest.raises(ValueError, match=rf"expects timestep {ts[3]}"):
+            scheduler.step(outputs[5], ts[5], x)
+        with pytest.raises(ValueError, match="expects timestep"):
+            scheduler.step(outputs[2], ts[2], x)  # repeating a step needs set_state()
+        assert scheduler.state.step_index == 3  # failures leave the history untouched
+        self.run_steps(scheduler, x, outputs, start=3)
+        scheduler.reset_state()
+        missing = next(t for t in range(scheduler.config.num_train_timesteps) if t not in ts)
+        with pytest.raises(ValueError, match="not in the schedule"):
+            scheduler.step(outputs[0], missing, x)
+
+    def test_fresh_start_mid_schedule_is_allowed(self) -> None:
+        scheduler: Any = self.make_scheduler()
+        scheduler.set_timesteps(10)
+        x = self.run_steps(scheduler, self.fixed_outputs(1)[0], self.fixed_outputs(10), start=4)
+        assert scheduler.state.step_index == 10 and bool(torch.isfinite(x).all())
+
+    def test_set_state_rejects_foreign_state(self) -> None:
+        import pytest
+
+        scheduler: Any = self.make_scheduler()
+        scheduler.set_timesteps(10)
+        self.run_steps(scheduler, self.fixed_outputs(1)[0], self.fixed_outputs(10), stop=4)
+        saved = scheduler.get_state()
+        other: Any = self.make_scheduler()
+        other.set_timesteps(20)
+        with pytest.raises(ValueError, match="another set_timesteps"):
+            other.set_state(saved)
+        first_order: Any = self.make_scheduler(solver_order=1)
+        first_order.set_timesteps(10)
+        with pytest.raises(ValueError, match="at most 0"):
+            first_order.set_state(saved)
+
+    def test_get_state_is_a_copy(self) -> None:
+        scheduler: Any = self.make_scheduler()
+        scheduler.set_timesteps(10)
+        self.run_steps(scheduler, self.fixed_outputs(1)[0], self.fixed_outputs(10), stop=2)
+        copy = scheduler.get_state()
+        copy.model_outputs[0].add_(1.0)
+        assert not torch.equal(copy.model_outputs[0], scheduler.state.model_outputs[0])
 
 
 # --------------------------------------------------------------------------------------------------

@@ -11,12 +11,11 @@ import pytest
 import torch
 from diffusers_hub_deis.scheduler import (
     DEISMultistepScheduler,
-    DEISState,
     deis_coefficients,
     rho_log_moment,
 )
 
-from diffusers_hub.testing import SchedulerContract, StatefulSchedulerContract
+from diffusers_hub.testing import MultistepSchedulerContract, SchedulerContract
 
 SHAPE = (2, 3, 8, 8)
 
@@ -54,7 +53,7 @@ class TestDEISFirstOrder(SchedulerContract):
     scheduler_config: ClassVar[dict[str, Any]] = {"num_train_timesteps": 100, "solver_order": 1}
 
 
-class TestDEISMultistep(StatefulSchedulerContract):
+class TestDEISMultistep(MultistepSchedulerContract):
     """Orders 2-3 carry an explicit history: the kit's stateful contract applies."""
 
     scheduler_class = DEISMultistepScheduler
@@ -215,93 +214,6 @@ def test_full_schedule_n_equals_t() -> None:
     assert scheduler.timesteps.tolist() == list(range(49, -1, -1))
     with pytest.raises(ValueError):
         scheduler.set_timesteps(51)
-
-
-# --------------------------------------------------------------------------------------------------
-# Explicit history: inspect, stop, save, resume, restart
-# --------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("order", [2, 3])
-def test_stop_save_resume_restart(order: int, tmp_path: Path) -> None:
-    steps = 12
-    scheduler = DEISMultistepScheduler(solver_order=order)
-    scheduler.set_timesteps(steps)
-    outputs = fixed_outputs(steps)
-    sample = fixed_outputs(1, seed=9)[0]
-    full = run(scheduler, sample, outputs)
-    assert scheduler.state.step_index == steps
-
-    # restart: set_timesteps resets the history and the same loop gives the same result
-    scheduler.set_timesteps(steps)
-    assert scheduler.state == DEISState()
-    head = run(scheduler, sample, outputs, stop=5)
-    state = scheduler.state
-    assert state.step_index == 5
-    assert list(state.timesteps) == scheduler.timesteps[5 - (order - 1) : 5].tolist()
-    assert len(state.model_outputs) == order - 1
-
-    # save to disk, resume in a fresh scheduler
-    torch.save({"state": scheduler.get_state().to_dict(), "sample": head}, tmp_path / "ckpt.pt")
-    loaded = torch.load(tmp_path / "ckpt.pt", weights_only=True)
-    fresh = DEISMultistepScheduler(solver_order=order)
-    fresh.set_timesteps(steps)
-    fresh.set_state(loaded["state"])
-    assert torch.equal(run(fresh, loaded["sample"], outputs, start=5), full)
-
-    # the original continues unaffected
-    assert torch.equal(run(scheduler, head, outputs, start=5), full)
-
-
-def test_out_of_order_step_raises_clear_error() -> None:
-    scheduler = DEISMultistepScheduler(solver_order=2)
-    scheduler.set_timesteps(10)
-    outputs = fixed_outputs(10)
-    x = run(scheduler, fixed_outputs(1)[0], outputs, stop=3)
-    ts = scheduler.timesteps.tolist()
-    with pytest.raises(ValueError, match=rf"expects timestep {ts[3]}"):
-        scheduler.step(outputs[5], ts[5], x)
-    with pytest.raises(ValueError, match="expects timestep"):
-        scheduler.step(outputs[2], ts[2], x)  # repeating a step needs set_state()
-    # after the failures the history is untouched and the loop goes on
-    assert scheduler.state.step_index == 3
-    run(scheduler, x, outputs, start=3)
-    scheduler.reset_state()
-    with pytest.raises(ValueError, match="not in the schedule"):
-        scheduler.step(outputs[0], 3, x)
-
-
-def test_fresh_start_mid_schedule_is_allowed() -> None:
-    # img2img: an empty history may start at any scheduled timestep (with a first-order step).
-    scheduler = DEISMultistepScheduler(solver_order=3)
-    scheduler.set_timesteps(10)
-    outputs = fixed_outputs(10)
-    x = run(scheduler, fixed_outputs(1)[0], outputs, start=4)
-    assert scheduler.state.step_index == 10 and bool(torch.isfinite(x).all())
-
-
-def test_set_state_rejects_foreign_state() -> None:
-    scheduler = DEISMultistepScheduler(solver_order=2)
-    scheduler.set_timesteps(10)
-    run(scheduler, fixed_outputs(1)[0], fixed_outputs(10), stop=4)
-    saved = scheduler.get_state()
-    other = DEISMultistepScheduler(solver_order=2)
-    other.set_timesteps(20)
-    with pytest.raises(ValueError, match="another set_timesteps"):
-        other.set_state(saved)
-    one = DEISMultistepScheduler(solver_order=1)
-    one.set_timesteps(10)
-    with pytest.raises(ValueError, match="at most 0"):
-        one.set_state(saved)
-
-
-def test_get_state_is_a_copy() -> None:
-    scheduler = DEISMultistepScheduler(solver_order=2)
-    scheduler.set_timesteps(10)
-    run(scheduler, fixed_outputs(1)[0], fixed_outputs(10), stop=2)
-    copy = scheduler.get_state()
-    copy.model_outputs[0].add_(1.0)
-    assert not torch.equal(copy.model_outputs[0], scheduler.state.model_outputs[0])
 
 
 # --------------------------------------------------------------------------------------------------

@@ -37,7 +37,34 @@ __all__ = [
     "PipelineContract",
     "SchedulerContract",
     "StatefulSchedulerContract",
+    "fixed_model_outputs",
+    "run_schedule",
 ]
+
+
+def fixed_model_outputs(
+    count: int, shape: tuple[int, ...], *, seed: int = 0, dtype: torch.dtype = torch.float32
+) -> list[torch.Tensor]:
+    """``count`` fake model outputs of ``shape``, one per schedule index, fixed by ``seed``."""
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(shape, generator=g, dtype=dtype) for _ in range(count)]
+
+
+def run_schedule(
+    scheduler: Any,
+    sample: Any,
+    outputs: list[Any],
+    start: int = 0,
+    stop: int | None = None,
+) -> Any:
+    """The ordinary loop over ``scheduler.timesteps[start:stop]`` with ``outputs[i]`` at index i.
+
+    Works for diffusers schedulers as well, which makes it the harness of parity tests.
+    """
+    timesteps = scheduler.timesteps.tolist()
+    for i in range(start, len(timesteps) if stop is None else stop):
+        sample = scheduler.step(outputs[i], timesteps[i], sample).prev_sample
+    return sample
 
 
 # --------------------------------------------------------------------------------------------------
@@ -316,9 +343,8 @@ class StatefulSchedulerContract(SchedulerContract):
     """
 
     def fixed_outputs(self, count: int, seed: int = 0) -> list[torch.Tensor]:
-        """``count`` fake model outputs, one per schedule index, fixed by ``seed``."""
-        g = torch.Generator().manual_seed(seed)
-        return [torch.randn(self.sample_shape, generator=g) for _ in range(count)]
+        """``count`` fake model outputs of ``sample_shape`` (see :func:`fixed_model_outputs`)."""
+        return fixed_model_outputs(count, self.sample_shape, seed=seed)
 
     def run_steps(
         self,
@@ -328,11 +354,9 @@ class StatefulSchedulerContract(SchedulerContract):
         start: int = 0,
         stop: int | None = None,
     ) -> torch.Tensor:
-        """The ordinary loop over ``scheduler.timesteps[start:stop]``, one output per index."""
-        timesteps = scheduler.timesteps.tolist()
-        for i in range(start, len(timesteps) if stop is None else stop):
-            sample = scheduler.step(outputs[i], timesteps[i], sample).prev_sample
-        return sample
+        """:func:`run_schedule` (kept as a method for subclasses to override)."""
+        out: torch.Tensor = run_schedule(scheduler, sample, outputs, start, stop)
+        return out
 
     def test_state_api(self) -> None:
         scheduler: Any = self.make_scheduler_with_steps()

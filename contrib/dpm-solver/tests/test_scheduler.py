@@ -15,7 +15,12 @@ from diffusers_hub_dpm_solver.scheduler import (
     karras_sigmas,
 )
 
-from diffusers_hub.testing import MultistepSchedulerContract, SchedulerContract
+from diffusers_hub.testing import (
+    MultistepSchedulerContract,
+    SchedulerContract,
+    fixed_model_outputs,
+    run_schedule,
+)
 
 SHAPE = (2, 3, 8, 8)
 
@@ -23,22 +28,10 @@ SHAPE = (2, 3, 8, 8)
 def fixed_outputs(
     count: int, seed: int = 0, dtype: torch.dtype = torch.float32
 ) -> list[torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return [torch.randn(SHAPE, generator=g, dtype=dtype) for _ in range(count)]
+    return fixed_model_outputs(count, SHAPE, seed=seed, dtype=dtype)
 
 
-def run(
-    scheduler: Any,
-    sample: torch.Tensor,
-    outputs: list[torch.Tensor],
-    start: int = 0,
-    stop: int | None = None,
-) -> torch.Tensor:
-    """The ordinary loop over scheduler.timesteps[start:stop] with one fixed output per index."""
-    timesteps = scheduler.timesteps.tolist()
-    for i in range(start, len(timesteps) if stop is None else stop):
-        sample = scheduler.step(outputs[i], timesteps[i], sample).prev_sample
-    return sample
+run = run_schedule
 
 
 # --------------------------------------------------------------------------------------------------

@@ -19,9 +19,12 @@ __all__ = [
     "Conv2d",
     "conv2d",
     "conv2d_adaptive",
+    "hold_conv_weights",
     "linear",
     "linear_rows",
+    "memory_format_of",
     "onednn_enabled",
+    "onednn_layout",
     "use_adaptive_convs",
 ]
 
@@ -44,6 +47,53 @@ def onednn_enabled(x: Tensor) -> bool:
         and _ONEDNN_BUILT
         and bool(torch.backends.mkldnn.enabled)
     )
+
+
+def memory_format_of(x: Tensor) -> torch.memory_format:
+    """The memory format a 4-d ``x`` is dense in (``channels_last`` or ``contiguous_format``)."""
+    if x.ndim == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+def onednn_layout(x: Tensor) -> Tensor:
+    """``x`` in the layout a UNet forward should run in: channels-last for oneDNN, else as is.
+
+    oneDNN convolutions take and return channels-last (NHWC) maps as they are, while NCHW maps are
+    reordered on the way in and out of every layer. A network whose input is channels-last keeps
+    that layout through its convolutions, norms, activations, skip concatenations and attention.
+    Pair it with :func:`hold_conv_weights`, or every convolution copies its kernel to match.
+
+    Args:
+        x: (B, C, H, W) feature map.
+
+    Returns:
+        ``x`` as a channels-last tensor when :func:`onednn_enabled`, else ``x`` unchanged.
+    """
+    if x.ndim == 4 and onednn_enabled(x):
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def hold_conv_weights(module: nn.Module) -> nn.Module:
+    """Store the kernels of every ``nn.Conv2d`` under ``module`` in the layout their device runs
+    best: channels-last where :func:`onednn_enabled` (float32 on CPU), contiguous elsewhere.
+
+    The parameters stay the same objects (only ``.data`` is re-laid), so optimizers and hooks
+    keep working, and values and state-dict keys do not change. Call it after construction,
+    loading and every device or dtype move (a model's ``_apply``). Returns ``module``.
+
+    Measured with :func:`onednn_layout` inputs on the google/ddpm-cifar10-32 UNet, 2 CPU cores:
+    batch 1 0.75x -> 0.69x the diffusers time, batch 8 0.90x -> 0.78x
+    (``benchmarks/bench_unet.py``).
+    """
+    for layer in module.modules():
+        if isinstance(layer, nn.Conv2d) and layer.weight.ndim == 4:
+            weight = layer.weight
+            layout = torch.channels_last if onednn_enabled(weight) else torch.contiguous_format
+            if not weight.is_contiguous(memory_format=layout):
+                weight.data = weight.data.contiguous(memory_format=layout)
+    return module
 
 
 def conv2d(

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from diffusers_hub.nn._kernels import conv2d, linear
+from diffusers_hub.nn._kernels import conv2d, linear, memory_format_of
 
 __all__ = ["Attention", "remap_legacy_attention_keys"]
 
@@ -165,7 +165,7 @@ class Attention(nn.Module):
             return (
                 out.view(b, height, width, c)
                 .permute(0, 3, 1, 2)
-                .contiguous(memory_format=_memory_format(hidden))
+                .contiguous(memory_format=memory_format_of(hidden))
             )
         weight = torch.cat([self.to_q.weight, self.to_k.weight, self.to_v.weight])
         bias = None
@@ -175,21 +175,13 @@ class Attention(nn.Module):
         qkv = qkv.flatten(2).view(b, 3, self.heads, self.dim_head, height * width)
         q, k, v = (qkv[:, i].transpose(-1, -2) for i in range(3))  # (B, heads, HW, d)
         out = self._sdpa(q, k, v, mask)
-        if _memory_format(hidden) == torch.channels_last:
+        if memory_format_of(hidden) == torch.channels_last:
             out = out.transpose(1, 2).reshape(b, height, width, self.inner_dim).permute(0, 3, 1, 2)
         else:
             out = out.permute(0, 1, 3, 2).reshape(b, self.inner_dim, height, width)
         proj = self._out_projection
         projected: Tensor = self.to_out[1](conv2d(out, proj.weight[:, :, None, None], proj.bias))
         return projected
-
-
-def _memory_format(x: Tensor) -> torch.memory_format:
-    if x.is_contiguous():
-        return torch.contiguous_format
-    if x.is_contiguous(memory_format=torch.channels_last):
-        return torch.channels_last
-    return torch.contiguous_format
 
 
 _LEGACY_PROJECTIONS = {"query": "to_q", "key": "to_k", "value": "to_v", "proj_attn": "to_out.0"}

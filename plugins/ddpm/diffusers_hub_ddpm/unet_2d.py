@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -22,6 +22,7 @@ from diffusers_hub.nn import (
     get_up_block,
     remap_legacy_attention_keys,
 )
+from diffusers_hub.nn._kernels import hold_conv_weights, memory_format_of, onednn_layout
 from diffusers_hub.nn.unet_blocks import DOWN_BLOCK_TYPES, UP_BLOCK_TYPES
 
 __all__ = ["UNet2DModel", "UNet2DModelConfig", "UNet2DOutput"]
@@ -244,6 +245,18 @@ class UNet2DModel(ModelMixin):
         self.conv_norm_out = nn.GroupNorm(c.norm_num_groups, channels[0], eps=c.norm_eps)
         self.conv_act = get_activation("silu")
         self.conv_out = nn.Conv2d(channels[0], c.out_channels, 3, padding=1)
+        hold_conv_weights(self)
+
+    # -- memory layout: on CPU the forward runs channels-last (see onednn_layout) ----------------
+
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> UNet2DModel:
+        super()._apply(fn, recurse)
+        hold_conv_weights(self)
+        return self
+
+    def _fill_from_state_dict(self, state: dict[str, Tensor], source: str) -> None:
+        super()._fill_from_state_dict(state, source)
+        hold_conv_weights(self)
 
     # -- properties used by pipelines and the seed-style examples ------------------------------------
 
@@ -331,7 +344,8 @@ class UNet2DModel(ModelMixin):
         elif class_labels is not None:
             raise ValueError("class_labels given, but the UNet has no class embedding")
 
-        h = self.conv_in(sample)
+        layout = memory_format_of(sample)
+        h = self.conv_in(onednn_layout(sample))
         skips: tuple[Tensor, ...] = (h,)
         for down in self.down_blocks:
             h, res = down(h, emb)
@@ -346,7 +360,7 @@ class UNet2DModel(ModelMixin):
             skips = skips[:-n]
 
         h = self.conv_act(self.conv_norm_out(h))
-        out: Tensor = self.conv_out(h)
+        out: Tensor = self.conv_out(h).contiguous(memory_format=layout)
         if c.time_embedding_type == "fourier":
             out = out / timesteps.reshape(-1, 1, 1, 1)
         if not return_dict:

@@ -11,11 +11,10 @@ to_v, to_out.0}, norm2, attn2.{...}, norm3, ff.net.0.proj, ff.net.2}``, ``proj_o
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from diffusers_hub.nn._kernels import linear_rows
+from diffusers_hub.nn._kernels import linear_rows, memory_format_of
 from diffusers_hub.nn.attention import Attention
 
 __all__ = ["GEGLU", "BasicTransformerBlock", "FeedForward", "Transformer2DModel"]
@@ -231,7 +230,7 @@ class Transformer2DModel(nn.Module):
         for block in self.transformer_blocks:
             x = block(x, encoder_hidden_states)
         x = linear_rows(x, *_matrix(self.proj_out)).view(b, h, w, c).permute(0, 3, 1, 2)
-        return x.contiguous(memory_format=_memory_format(hidden_states)) + hidden_states
+        return x.contiguous(memory_format=memory_format_of(hidden_states)) + hidden_states
 
 
 def _matrix(layer: nn.Module) -> tuple[Tensor, Tensor | None]:
@@ -239,9 +238,3 @@ def _matrix(layer: nn.Module) -> tuple[Tensor, Tensor | None]:
     assert isinstance(layer, nn.Linear | nn.Conv2d)
     weight = layer.weight if layer.weight.ndim == 2 else layer.weight[:, :, 0, 0]
     return weight, layer.bias
-
-
-def _memory_format(x: Tensor) -> torch.memory_format:
-    if not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
-        return torch.channels_last
-    return torch.contiguous_format

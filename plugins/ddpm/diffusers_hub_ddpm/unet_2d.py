@@ -22,7 +22,12 @@ from diffusers_hub.nn import (
     get_up_block,
     remap_legacy_attention_keys,
 )
-from diffusers_hub.nn._kernels import hold_conv_weights, memory_format_of, onednn_layout
+from diffusers_hub.nn._kernels import (
+    contiguous_state,
+    hold_conv_weights,
+    memory_format_of,
+    onednn_layout,
+)
 from diffusers_hub.nn.unet_blocks import DOWN_BLOCK_TYPES, UP_BLOCK_TYPES
 
 __all__ = ["UNet2DModel", "UNet2DModelConfig", "UNet2DOutput"]
@@ -246,6 +251,7 @@ class UNet2DModel(ModelMixin):
         self.conv_act = get_activation("silu")
         self.conv_out = nn.Conv2d(channels[0], c.out_channels, 3, padding=1)
         hold_conv_weights(self)
+        self.register_state_dict_post_hook(contiguous_state)
 
     # -- memory layout: on CPU the forward runs channels-last (see onednn_layout) ----------------
 

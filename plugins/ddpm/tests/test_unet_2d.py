@@ -305,6 +305,34 @@ def test_channels_last_model_gives_same_output(small_unet: UNet2DModel) -> None:
     torch.testing.assert_close(got, expected, atol=TOL, rtol=0)
 
 
+def test_cpu_layout_is_invisible_to_callers(small_unet: UNet2DModel, tmp_path: Path) -> None:
+    # On CPU float32 the kernels are held channels-last (oneDNN runs NHWC without re-laying them);
+    # on other dtypes/devices contiguous. Outputs follow the input's layout; state dicts are dense.
+    conv = small_unet.down_blocks[0].resnets[0].conv1
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert not conv.weight.is_contiguous()
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        out = small_unet(x, 10).sample
+        out_cl = small_unet(x.contiguous(memory_format=torch.channels_last), 10).sample
+    assert out.is_contiguous()
+    assert out_cl.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(out, out_cl, atol=TOL, rtol=0)
+    state = small_unet.state_dict()
+    assert all(t.is_contiguous() for t in state.values())
+    save_file(state, tmp_path / "w.safetensors")  # refuses non-contiguous tensors
+    params = small_unet.state_dict(keep_vars=True)
+    assert params["conv_in.weight"] is small_unet.conv_in.weight
+    moved = UNet2DModel(small_unet.config).to(torch.float64)
+    assert moved.down_blocks[0].resnets[0].conv1.weight.is_contiguous()
+    moved.float()
+    assert not moved.down_blocks[0].resnets[0].conv1.weight.is_contiguous()
+    # the parameter objects survive the re-layout (optimizers keep working)
+    weight = moved.conv_out.weight
+    moved.double().float()
+    assert moved.conv_out.weight is weight
+
+
 def test_training_step_backpropagates() -> None:
     torch.manual_seed(0)
     model = UNet2DModel(**SMALL_CONFIGS["class-scale-shift-fourier"]).train()

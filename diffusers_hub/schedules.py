@@ -1,7 +1,14 @@
 """Schedule math shared by every scheduler: betas, cumulative alphas, timestep spacings.
 
-The schedules are computed in float64 with numpy and are pure functions of their arguments. The
-helpers at the bottom (:func:`predict_x0`, :func:`predict_eps`, :func:`velocity`,
+The betas and cumulative alphas are the float32 values that a diffusers-format
+``scheduler_config.json`` defines: the betas are generated in float32 (``linear`` as a float32
+``linspace``), each ``alpha = 1 - beta`` is rounded to float32, and the running product is
+accumulated in float64 and rounded to float32, which is what the checkpoints on the Hub were trained
+and sampled with. The values are returned as float64 arrays (each one exactly a float32) and the
+formulas downstream are evaluated in float64; :func:`float32_values` gives the same rounding for
+schedules built elsewhere, and :func:`step_alpha` the rounding of a step's alpha.
+
+The helpers at the bottom (:func:`predict_x0`, :func:`predict_eps`, :func:`velocity`,
 :func:`dynamic_threshold`) work on torch tensors and are the pieces every discrete-time scheduler
 repeats: turning a model output into a prediction of the clean sample and of the noise.
 
@@ -30,16 +37,19 @@ __all__ = [
     "BetaSchedule",
     "PredictionType",
     "TimestepSpacing",
+    "alphas",
     "alphas_cumprod",
     "betas_for_alpha_bar",
     "betas_for_schedule",
     "cosine_alpha_bar",
     "dynamic_threshold",
     "eps_from_x0",
+    "float32_values",
     "predict_eps",
     "predict_x0",
     "rescale_zero_terminal_snr",
     "spaced_timesteps",
+    "step_alpha",
     "validate_timesteps",
     "velocity",
 ]
@@ -86,6 +96,11 @@ def betas_for_alpha_bar(num_train_timesteps: int, max_beta: float = 0.999) -> Fl
     return np.asarray(betas, dtype=np.float64)
 
 
+def float32_values(values: npt.ArrayLike) -> Float64Array:
+    """``values`` rounded to the nearest float32, held in a float64 array."""
+    return np.asarray(values, dtype=np.float64).astype(np.float32).astype(np.float64)
+
+
 def betas_for_schedule(
     schedule: str,
     num_train_timesteps: int,
@@ -93,7 +108,7 @@ def betas_for_schedule(
     beta_end: float,
     trained_betas: Sequence[float] | npt.ArrayLike | None = None,
 ) -> Float64Array:
-    """The betas of a named schedule, in float64.
+    """The betas of a named schedule: float32 values, as the diffusers format generates them.
 
     Args:
         schedule: ``"linear"`` (evenly spaced betas, arXiv:2006.11239), ``"scaled_linear"`` (evenly
@@ -106,7 +121,9 @@ def betas_for_schedule(
         trained_betas: explicit betas; when given they win over ``schedule`` and must hold T values.
 
     Returns:
-        (T,) float64 betas.
+        (T,) float64 array of float32 values. The evenly spaced grids are float32 ``torch.linspace``
+        grids (a point can differ from the rounded float64 grid by one float32 spacing); the
+        cosine betas are computed in float64 and rounded.
 
     Raises:
         ValueError: unknown schedule, T < 1, or trained betas of the wrong length or range.
@@ -122,32 +139,35 @@ def betas_for_schedule(
             )
         if not np.all((betas > 0) & (betas <= 1)):
             raise ValueError("trained_betas must lie in (0, 1]")
-        return betas
+        return float32_values(betas)
     steps = num_train_timesteps
+    f32 = torch.float32
+    grid: torch.Tensor
     if schedule == "linear":
-        return np.linspace(beta_start, beta_end, steps, dtype=np.float64)
-    if schedule == "scaled_linear":
-        return np.linspace(beta_start**0.5, beta_end**0.5, steps, dtype=np.float64) ** 2
-    if schedule == "squaredcos_cap_v2":
-        return betas_for_alpha_bar(steps)
-    if schedule == "sigmoid":
-        grid = np.linspace(-6.0, 6.0, steps, dtype=np.float64)
-        sig: Float64Array = 1.0 / (1.0 + np.exp(-grid))
-        return sig * (beta_end - beta_start) + beta_start
-    raise ValueError(
-        f"unknown beta schedule {schedule!r}; allowed: linear, scaled_linear, squaredcos_cap_v2, "
-        "sigmoid (or pass trained_betas)"
-    )
+        grid = torch.linspace(beta_start, beta_end, steps, dtype=f32, device="cpu")
+    elif schedule == "scaled_linear":
+        grid = torch.linspace(beta_start**0.5, beta_end**0.5, steps, dtype=f32, device="cpu") ** 2
+    elif schedule == "squaredcos_cap_v2":
+        return float32_values(betas_for_alpha_bar(steps))
+    elif schedule == "sigmoid":
+        grid = torch.linspace(-6.0, 6.0, steps, dtype=f32, device="cpu").sigmoid()
+        grid = grid * (beta_end - beta_start) + beta_start
+    else:
+        raise ValueError(
+            f"unknown beta schedule {schedule!r}; allowed: linear, scaled_linear, "
+            "squaredcos_cap_v2, sigmoid (or pass trained_betas)"
+        )
+    return grid.numpy().astype(np.float64)
 
 
 def rescale_zero_terminal_snr(betas: Float64Array) -> Float64Array:
     """Rescale betas so that the last timestep has zero signal-to-noise ratio.
 
     Shifts and scales $\\sqrt{\\bar\\alpha_t}$ so that its last value is 0 and its first is
-    unchanged, then converts back to betas.
+    unchanged, then converts back to betas (in float64, rounded to float32 at the end).
 
     Returns:
-        (T,) float64 betas; the last one equals 1.
+        (T,) float64 array of float32 betas; the last one equals 1.
 
     References:
         Algorithm 1, arXiv:2305.08891.
@@ -157,22 +177,53 @@ def rescale_zero_terminal_snr(betas: Float64Array) -> Float64Array:
     sqrt_ab = (sqrt_ab - last) * (first / (first - last))
     alpha_bar = sqrt_ab**2
     alphas = np.concatenate([alpha_bar[:1], alpha_bar[1:] / alpha_bar[:-1]])
-    return np.asarray(1.0 - alphas, dtype=np.float64)
+    return float32_values(1.0 - alphas)
 
 
-def alphas_cumprod(betas: Float64Array | Sequence[float]) -> Float64Array:
-    """$\\bar\\alpha_t = \\prod_{s \\le t} (1 - \\beta_s)$ in float64.
+def alphas(betas: Float64Array | Sequence[float]) -> Float64Array:
+    """$\\alpha_t = 1 - \\beta_t$, each rounded to float32 (see the module notes).
 
     Args:
         betas: (T,) betas.
 
     Returns:
-        (T,) float64 cumulative products.
+        (T,) float64 array of float32 values.
+    """
+    return float32_values(1.0 - float32_values(betas))
+
+
+def alphas_cumprod(betas: Float64Array | Sequence[float]) -> Float64Array:
+    """$\\bar\\alpha_t = \\prod_{s \\le t} \\alpha_s$: the float32 alphas multiplied in float64,
+    each partial product rounded to float32 (see the module notes).
+
+    Args:
+        betas: (T,) betas.
+
+    Returns:
+        (T,) float64 array of float32 values.
 
     References:
         Section 2 (below eq. 4), arXiv:2006.11239.
     """
-    return np.cumprod(1.0 - np.asarray(betas, dtype=np.float64), dtype=np.float64)
+    return float32_values(np.cumprod(alphas(betas), dtype=np.float64))
+
+
+def step_alpha(alpha_bar_t: float, alpha_bar_prev: float) -> float:
+    """$\\alpha_{t|t'} = \\bar\\alpha_t / \\bar\\alpha_{t'}$, the signal kept from timestep t' to t,
+    rounded to float32 like the schedule.
+
+    Near t = 0 the step's beta ``1 - alpha`` is a difference of numbers close to 1, so its value
+    follows from how the ratio is rounded: float32 rounding gives the value diffusers-format
+    samplers use (with a float64 ratio a DDPM step near t = 0 moves by up to 8e-5).
+
+    Args:
+        alpha_bar_t: $\\bar\\alpha_t$ (a float32 value, as :func:`alphas_cumprod` returns).
+        alpha_bar_prev: $\\bar\\alpha_{t'}$ for the earlier timestep t' (1.0 at the clean end).
+
+    Returns:
+        The ratio, a float32 value as a Python float.
+    """
+    return float(np.float32(alpha_bar_t) / np.float32(alpha_bar_prev))
 
 
 # --------------------------------------------------------------------------------------------------

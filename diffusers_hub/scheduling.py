@@ -216,9 +216,10 @@ class SchedulerMixin(ConfigMixin):
     and/or its fields as keywords. Beta-related fields are read once, at construction.
 
     Attributes:
-        betas: (T,) float64 betas.
-        alphas: (T,) float64 ``1 - betas``.
-        alphas_cumprod: (T,) float64 $\\bar\\alpha_t$.
+        betas: (T,) betas (float64 tensor of the format's float32 values, see
+            :mod:`diffusers_hub.schedules`).
+        alphas: (T,) ``1 - betas``, likewise.
+        alphas_cumprod: (T,) $\\bar\\alpha_t$, likewise.
         timesteps: (n,) int64 timesteps the sampler visits, in order; before ``set_timesteps``,
             all T training timesteps.
         num_inference_steps: n after ``set_timesteps``, else None.
@@ -251,7 +252,7 @@ class SchedulerMixin(ConfigMixin):
             betas = schedules.rescale_zero_terminal_snr(betas)
         alpha_bar = schedules.alphas_cumprod(betas)
         self.betas = torch.from_numpy(betas)
-        self.alphas = torch.from_numpy(1.0 - betas)
+        self.alphas = torch.from_numpy(schedules.alphas(betas))
         self.alphas_cumprod = torch.from_numpy(alpha_bar)
         #: the same values as Python floats, for fast scalar lookups in ``step``
         self._alpha_bar: list[float] = alpha_bar.tolist()

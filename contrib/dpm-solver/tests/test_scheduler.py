@@ -63,8 +63,8 @@ def make_pair(**config: Any) -> tuple[Any, DPMSolverMultistepScheduler]:
     diffusers = pytest.importorskip("diffusers")
     ours = DPMSolverMultistepScheduler(**config)
     ref = diffusers.DPMSolverMultistepScheduler(**config)
-    # diffusers accumulates alpha_bar in float32 (relative error up to ~1e-4 in sigma near t=0);
-    # give it our float64 table so that the comparison isolates the solver.
+    # the same alpha_bar values as a float64 tensor: the reference then evaluates its noise levels
+    # in float64 too, so the comparison isolates the solver from float32 rounding.
     ref.alphas_cumprod = ours.alphas_cumprod.clone()
     return ref, ours
 
@@ -126,7 +126,8 @@ def test_parity_options(config: dict[str, Any], steps: int) -> None:
 
 
 def test_parity_without_shared_tables() -> None:
-    # Unmodified diffusers (float32 alpha_bar): agreement is limited by its table, not the solver.
+    # Unmodified diffusers: its float32 alpha_bar equals ours, so only float32 rounding differs
+    # (measured: at most 1.7e-6 of the sample scale at 20 steps).
     diffusers = pytest.importorskip("diffusers")
     for order in (2, 3):
         ref = diffusers.DPMSolverMultistepScheduler(solver_order=order)
@@ -138,7 +139,7 @@ def test_parity_without_shared_tables() -> None:
         for i, t in enumerate(ours.timesteps):
             x = ours.step(outputs[i], t, x).prev_sample
             x_ref = ref.step(outputs[i], t, x_ref).prev_sample
-        assert float((x - x_ref).abs().max()) <= 1e-4 * max(1.0, float(x_ref.abs().max()))
+        assert float((x - x_ref).abs().max()) <= 5e-6 * max(1.0, float(x_ref.abs().max()))
 
 
 def test_timesteps_match_diffusers() -> None:

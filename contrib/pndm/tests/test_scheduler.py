@@ -86,8 +86,8 @@ def make_pair(share_tables: bool = True, **config: Any) -> tuple[Any, PNDMSchedu
     ours = PNDMScheduler(**config)
     ref = diffusers.PNDMScheduler(**config)
     if share_tables:
-        # diffusers accumulates alpha_bar in float32; give it our float64 table so that the
-        # comparison isolates the method.
+        # the same values as float64 tensors: the reference then evaluates its coefficients in
+        # float64 too, so the comparison isolates the method from float32 rounding.
         ref.alphas_cumprod = ours.alphas_cumprod.clone()
         ref.final_alpha_cumprod = torch.tensor(ours.final_alpha_cumprod, dtype=torch.float64)
     return ref, ours
@@ -149,7 +149,7 @@ def test_parity_options(config: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("skip_prk_steps", [False, True])
 def test_parity_without_shared_tables(skip_prk_steps: bool) -> None:
-    # Unmodified diffusers with its float32 alpha_bar, as Stable Diffusion configures PNDM.
+    # Unmodified diffusers (its float32 tables equal ours), as Stable Diffusion configures PNDM.
     config = {
         "skip_prk_steps": skip_prk_steps,
         "beta_schedule": "scaled_linear",

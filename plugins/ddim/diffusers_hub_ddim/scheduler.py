@@ -72,7 +72,8 @@ def ddim_sigma(alpha_bar_t: float, alpha_bar_prev: float, eta: float) -> float:
         alpha_bar_prev: $\\bar\\alpha_{t'}$.
         eta: 0 for DDIM, 1 for the DDPM posterior variance.
     """
-    variance = (1.0 - alpha_bar_prev) / (1.0 - alpha_bar_t) * (1.0 - alpha_bar_t / alpha_bar_prev)
+    step_beta = 1.0 - schedules.step_alpha(alpha_bar_t, alpha_bar_prev)
+    variance = (1.0 - alpha_bar_prev) / (1.0 - alpha_bar_t) * step_beta
     return eta * math.sqrt(variance)  # eq. 16, arXiv:2010.02502
 
 

@@ -1,10 +1,10 @@
 """DDIMScheduler and DDIMInverseScheduler: contract, parity with diffusers, inversion, numpy.
 
-Parity is checked with the reference's cumulative alphas replaced by ours (float64 samples), so
-that the step arithmetic is compared alone (tolerance 1e-6, measured ~1e-13), and once with both
-schedulers untouched in float32 (the reference's float32 schedule limits agreement to ~1e-6 of the
-sample scale; tolerance 2e-5). The schedules themselves are compared in tests/test_schedules.py and
-the DDPM plugin's tests.
+Parity is checked against the untouched reference with float64 and float32 samples: every
+``prev_sample`` to 1e-6 of the sample scale, every ``pred_original_sample`` to 1e-6 of the step's
+unclipped x0 scale (near t = T, x0 = (x_t - sqrt(1 - a) eps) / sqrt(a) magnifies float32 rounding
+100-fold in any implementation). The schedules themselves (equal bit for bit) are compared in
+tests/test_schedules.py.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import pytest
 import torch
 from diffusers_hub_ddim.scheduler import DDIMInverseScheduler, DDIMScheduler
 
+from diffusers_hub import schedules
 from diffusers_hub.testing import SchedulerContract
 
 SHAPE = (2, 3, 4, 4)
@@ -58,17 +59,11 @@ def model_output_for(step: int, dtype: torch.dtype = torch.float64) -> torch.Ten
     return torch.randn(SHAPE, generator=torch.Generator().manual_seed(1000 + step), dtype=dtype)
 
 
-def share_schedule(ours: DDIMScheduler | DDIMInverseScheduler, ref: Any) -> None:
-    """Give the reference our float64 schedule, so that only the step arithmetic is compared."""
-    ref.alphas_cumprod = ours.alphas_cumprod.clone()
-    if isinstance(ours, DDIMScheduler):
-        ref.final_alpha_cumprod = torch.tensor(ours.final_alpha_cumprod, dtype=torch.float64)
-    else:
-        ref.initial_alpha_cumprod = torch.tensor(ours.initial_alpha_cumprod, dtype=torch.float64)
+def scaled_error(a: torch.Tensor, b: torch.Tensor, scale: float = 1.0) -> float:
+    return float((a.double() - b.double()).abs().max() / max(1.0, scale, float(b.abs().max())))
 
 
-def scaled_error(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a.double() - b.double()).abs().max() / max(1.0, float(b.abs().max())))
+DTYPES = [torch.float64, torch.float32]
 
 
 def run_parity(
@@ -97,8 +92,14 @@ def run_parity(
             a = ours.step(out, t, sample, generator=torch.Generator().manual_seed(i), **kwargs)
             b = ref.step(out, t, sample, generator=torch.Generator().manual_seed(i), **kwargs)
         assert a.prev_sample.dtype == dtype
+        unclipped = schedules.predict_x0(
+            out.double(), sample.double(), ours.alpha_bar(int(t)), ours.config.prediction_type
+        )
+        scale = float(unclipped.abs().max())
         worst_prev = max(worst_prev, scaled_error(a.prev_sample, b.prev_sample))
-        worst_x0 = max(worst_x0, scaled_error(a.pred_original_sample, b.pred_original_sample))
+        worst_x0 = max(
+            worst_x0, scaled_error(a.pred_original_sample, b.pred_original_sample, scale)
+        )
         sample = b.prev_sample
     return worst_prev, worst_x0
 
@@ -108,25 +109,26 @@ def run_parity(
 # --------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("eta", [0.0, 0.5, 1.0])
 @pytest.mark.parametrize("prediction_type", ["epsilon", "sample", "v_prediction"])
 @pytest.mark.parametrize("use_clipped_model_output", [False, True])
 def test_parity_eta_prediction_clipped_output(
-    reference, eta, prediction_type, use_clipped_model_output
+    reference, eta, prediction_type, use_clipped_model_output, dtype
 ):
     config = {"prediction_type": prediction_type, "clip_sample": True}
     ours, ref = DDIMScheduler(**config), reference.DDIMScheduler(**config)
-    share_schedule(ours, ref)
     kwargs = {"eta": eta, "use_clipped_model_output": use_clipped_model_output}
-    prev_err, x0_err = run_parity(ours, ref, 20, kwargs)
+    prev_err, x0_err = run_parity(ours, ref, 20, kwargs, dtype=dtype)
     assert prev_err < 1e-6 and x0_err < 1e-6, (prev_err, x0_err)
 
 
 @pytest.mark.parametrize("spacing", ["leading", "trailing", "linspace"])
 @pytest.mark.parametrize("steps", [10, 37])
 @pytest.mark.parametrize(("set_alpha_to_one", "steps_offset"), [(True, 0), (False, 1)])
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_parity_spacings_offsets_final_alpha(
-    reference, spacing, steps, set_alpha_to_one, steps_offset
+    reference, spacing, steps, set_alpha_to_one, steps_offset, dtype
 ):
     config = {
         "timestep_spacing": spacing,
@@ -135,8 +137,7 @@ def test_parity_spacings_offsets_final_alpha(
         "clip_sample": False,
     }
     ours, ref = DDIMScheduler(**config), reference.DDIMScheduler(**config)
-    share_schedule(ours, ref)
-    prev_err, x0_err = run_parity(ours, ref, steps, {"eta": 0.5})
+    prev_err, x0_err = run_parity(ours, ref, steps, {"eta": 0.5}, dtype=dtype)
     assert prev_err < 1e-6 and x0_err < 1e-6, (prev_err, x0_err)
 
 
@@ -157,18 +158,16 @@ def test_parity_spacings_offsets_final_alpha(
 )
 def test_parity_schedules_thresholding(reference, config):
     ours, ref = DDIMScheduler(**config), reference.DDIMScheduler(**config)
-    # the reference computes (and rescales) in float32: compare alpha_bar to that precision
+    # the reference rescales zero-SNR betas in float32, we in float64: equal to its rounding
     np.testing.assert_allclose(
         ours.alphas_cumprod.numpy(), ref.alphas_cumprod.double().numpy(), rtol=1e-5, atol=1e-7
     )
-    share_schedule(ours, ref)
     prev_err, x0_err = run_parity(ours, ref, 25, {"eta": 0.3, "use_clipped_model_output": True})
     assert prev_err < 1e-6 and x0_err < 1e-6, (prev_err, x0_err)
 
 
 def test_parity_variance_noise(reference):
     ours, ref = DDIMScheduler(), reference.DDIMScheduler()
-    share_schedule(ours, ref)
     prev_err, x0_err = run_parity(ours, ref, 15, {"eta": 0.8}, noise_as_argument=True)
     assert prev_err < 1e-6 and x0_err < 1e-6
     x = torch.zeros(SHAPE)
@@ -196,7 +195,7 @@ def test_parity_variance_noise(reference):
 def test_parity_float32_untouched_reference(reference, config, eta):
     ours, ref = DDIMScheduler(**config), reference.DDIMScheduler(**config)
     prev_err, x0_err = run_parity(ours, ref, 50, {"eta": eta}, dtype=torch.float32)
-    assert prev_err < 2e-5 and x0_err < 2e-5, (prev_err, x0_err)
+    assert prev_err < 1e-6 and x0_err < 1e-6, (prev_err, x0_err)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -219,7 +218,6 @@ def test_parity_inverse(reference, prediction_type, config):
         config = {**config, "set_alpha_to_one": False}  # eps from x0 at alpha_bar = 1 is 0/0
     config = {**config, "prediction_type": prediction_type}
     ours, ref = DDIMInverseScheduler(**config), reference.DDIMInverseScheduler(**config)
-    share_schedule(ours, ref)
     prev_err, x0_err = run_parity(ours, ref, 20)
     assert prev_err < 1e-6 and x0_err < 1e-6, (prev_err, x0_err)
 

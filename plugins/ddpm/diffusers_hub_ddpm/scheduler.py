@@ -74,7 +74,7 @@ def ddpm_posterior_mean(
     References:
         eq. 7, arXiv:2006.11239.
     """
-    alpha = alpha_bar_t / alpha_bar_prev
+    alpha = schedules.step_alpha(alpha_bar_t, alpha_bar_prev)
     beta = 1.0 - alpha
     coef_x0 = math.sqrt(alpha_bar_prev) * beta / (1.0 - alpha_bar_t)
     coef_xt = math.sqrt(alpha) * (1.0 - alpha_bar_prev) / (1.0 - alpha_bar_t)
@@ -104,7 +104,7 @@ def ddpm_log_variance(
     Returns:
         a float, or a (B, C, ...) tensor for the learned types.
     """
-    beta = 1.0 - alpha_bar_t / alpha_bar_prev
+    beta = 1.0 - schedules.step_alpha(alpha_bar_t, alpha_bar_prev)
     posterior = max((1.0 - alpha_bar_prev) / (1.0 - alpha_bar_t) * beta, 1e-20)
     if variance_type in ("fixed_small", "fixed_small_log"):
         return math.log(posterior)

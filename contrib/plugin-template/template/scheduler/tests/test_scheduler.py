@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
+import pytest
 import torch
 from diffusers_hub import registry
 from diffusers_hub.testing import SchedulerContract
@@ -54,7 +55,8 @@ def test_coefficients_match_the_ddpm_posterior_at_eta_one() -> None:
     ab_t, ab_prev = scheduler.alpha_bar(t), scheduler.alpha_bar(t - 1)
     _, _, sigma = ancestral_coefficients(ab_t, ab_prev, 1.0)
     beta_t = float(scheduler.betas[t])
-    assert abs(sigma**2 - (1 - ab_prev) / (1 - ab_t) * beta_t) < 1e-12
+    # alpha_bar holds float32 values, so its ratio gives beta_t to float32 rounding of alpha_bar
+    assert sigma**2 == pytest.approx((1 - ab_prev) / (1 - ab_t) * beta_t, rel=1e-5)
 
 
 def test_eta_zero_ignores_the_generator() -> None:

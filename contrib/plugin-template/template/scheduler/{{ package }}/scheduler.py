@@ -28,6 +28,7 @@ import math
 from typing import Any, ClassVar
 
 import torch
+from diffusers_hub.schedules import step_alpha
 from diffusers_hub.scheduling import (
     ArrayLike,
     SchedulerConfig,
@@ -73,7 +74,8 @@ def ancestral_coefficients(
     References:
         eq. 12 and eq. 16, arXiv:2010.02502.
     """
-    variance = (1.0 - alpha_bar_prev) / (1.0 - alpha_bar_t) * (1.0 - alpha_bar_t / alpha_bar_prev)
+    step_beta = 1.0 - step_alpha(alpha_bar_t, alpha_bar_prev)  # rounded like the format's alphas
+    variance = (1.0 - alpha_bar_prev) / (1.0 - alpha_bar_t) * step_beta
     sigma = eta * math.sqrt(max(variance, 0.0))  # eq. 16
     c_eps = math.sqrt(max(1.0 - alpha_bar_prev - sigma**2, 0.0))  # eq. 12, "direction to x_t"
     return math.sqrt(alpha_bar_prev), c_eps, sigma

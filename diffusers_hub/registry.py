@@ -184,6 +184,8 @@ KNOWN_FIRST_PARTY_NAMES: Mapping[str, tuple[str, tuple[Kind, ...]]] = {
     ),
     **_names("bddm", ("pipeline",), "bddm", "BDDMPipeline"),
     **_names("bddm", ("model",), "DiffWave", "diffwave"),
+    **_names("bddm", ("scheduler",), "bddm", "BDDMScheduler"),
+    **_names("bddm", ("processor",), "MelSpectrogram", "mel-spectrogram"),
 }
 
 #: ``[library, ClassName]`` library strings of 2022 pipeline folders -> the extra providing them.

@@ -81,6 +81,8 @@ class SchedulerContract:
         num_inference_steps: steps used by the sampling tests.
         step_kwargs: extra keyword arguments for ``step`` (e.g. ``{"eta": 1.0}`` to draw noise).
         sample_shape: shape of the test samples.
+        continuous_timesteps: the scheduler's timesteps are floats (a continuous training step or
+            noise level, as BDDM's), not integers.
     """
 
     scheduler_class: ClassVar[type[SchedulerMixin]]
@@ -88,6 +90,7 @@ class SchedulerContract:
     num_inference_steps: ClassVar[int] = 10
     step_kwargs: ClassVar[dict[str, Any]] = {}
     sample_shape: ClassVar[tuple[int, ...]] = (2, 3, 4, 4)
+    continuous_timesteps: ClassVar[bool] = False
 
     # ------------------------------------------------------------------ helpers
 
@@ -172,8 +175,8 @@ class SchedulerContract:
             scheduler.set_timesteps(n)
             ts = scheduler.timesteps
             assert ts.ndim == 1 and ts.shape[0] == n
-            assert not ts.is_floating_point()
-            assert int(ts.min()) >= 0 and int(ts.max()) < total
+            assert ts.is_floating_point() == self.continuous_timesteps
+            assert float(ts.min()) >= 0 and float(ts.max()) <= total - 1
             diffs = ts[1:] - ts[:-1]
             if scheduler.timesteps_descending:
                 assert bool((diffs < 0).all())

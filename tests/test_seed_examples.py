@@ -103,3 +103,29 @@ def test_latent_diffusion_seed_example(tmp_path) -> None:
     run_example("seed_latent_diffusion.py", str(tmp_path / "ldm"), str(out))
     with PIL.Image.open(out) as image:
         assert image.size == (16, 16)
+
+
+@pytest.mark.slow
+def test_bddm_seed_example(tmp_path) -> None:
+    """The seed's text-to-speech call shape, on a small vocoder folder built with this library:
+    a mel spectrogram in, a WAV file out."""
+    from diffusers_hub_bddm.diffwave import DiffWave
+    from diffusers_hub_bddm.mel import MelSpectrogram
+    from diffusers_hub_bddm.pipeline import BDDMPipeline
+    from diffusers_hub_bddm.scheduler import LJSPEECH_12_STEPS, BDDMScheduler
+    from scipy.io import wavfile
+
+    torch.manual_seed(0)
+    model = DiffWave(num_res_layers=2, res_channels=8, skip_channels=8, dilation_cycle=2)
+    torch.nn.init.normal_(model.out_conv.weight, std=0.1)
+    scheduler = BDDMScheduler(noise_schedule=list(LJSPEECH_12_STEPS))
+    BDDMPipeline(diffwave=model, scheduler=scheduler, mel=MelSpectrogram()).save_pretrained(
+        tmp_path / "vocoder"
+    )
+    out = tmp_path / "generated_audio.wav"
+    run_example("seed_bddm_vocoder.py", str(tmp_path / "vocoder"), "-", str(out))
+    rate, data = wavfile.read(out)
+    assert rate == 22050
+    assert data.dtype == np.float32 and data.ndim == 1
+    assert data.shape[0] >= int(0.9 * 22050)  # three 0.3 s notes
+    assert float(np.abs(data).mean()) > 0.01 and float(np.abs(data).max()) <= 1.0

@@ -1,0 +1,1 @@
+"""diffusers-hub plugin: bddm (BDDM / DiffWave neural vocoding)."""

@@ -1,0 +1,337 @@
+"""DiffWave: the mel-conditioned score network of BDDM's vocoders (Kong 2021, Lam 2022).
+
+A WaveNet-like stack of residual layers with dilated convolutions predicts the noise
+$\\epsilon_\\theta(x_t, t, \\text{mel})$ in a noisy waveform. Every layer adds a projection of
+the shared diffusion-step embedding before its dilated convolution and the mel spectrogram,
+upsampled to the audio rate by the layer's own transposed convolutions, after it; a gated
+activation feeds a residual and a skip branch. The original trains with weight normalisation;
+here the weights are plain (the converter in :mod:`diffusers_hub_bddm.convert` folds the
+normalisation in), and the network computes the same function.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from pydantic import Field, model_validator
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from diffusers_hub.config import ComponentConfig
+from diffusers_hub.modeling import ModelMixin
+from diffusers_hub.nn import TimestepEmbedding, timestep_embedding
+
+__all__ = ["DiffWave", "DiffWaveConfig", "DiffWaveOutput", "DiffWaveResidualLayer"]
+
+
+class DiffWaveConfig(ComponentConfig):
+    """The ``config.json`` of a :class:`DiffWave` (field names as in BDDM's ``conf.yml``).
+
+    The defaults are those of BDDM's released LJSpeech and VCTK vocoders.
+
+    Attributes:
+        in_channels: channels of the waveform (1).
+        out_channels: channels of the predicted noise (1).
+        res_channels: width of the residual stream.
+        skip_channels: width of the skip branch and of the output head.
+        num_res_layers: residual layers.
+        dilation_cycle: layer n dilates by ``2 ** (n % dilation_cycle)``.
+        diffusion_step_embed_dim_in: width of the sinusoidal step embedding (even, >= 4).
+        diffusion_step_embed_dim_mid: hidden width of the step-embedding MLP.
+        diffusion_step_embed_dim_out: output width of the step-embedding MLP.
+        n_mels: mel bands of the conditioning spectrogram.
+        upsample_scales: time strides of the mel upsampler's transposed convolutions; their
+            product is the hop length (audio samples per mel frame).
+    """
+
+    in_channels: int = Field(default=1, ge=1)
+    out_channels: int = Field(default=1, ge=1)
+    res_channels: int = Field(default=128, ge=1)
+    skip_channels: int = Field(default=128, ge=1)
+    num_res_layers: int = Field(default=30, ge=1)
+    dilation_cycle: int = Field(default=10, ge=1)
+    diffusion_step_embed_dim_in: int = Field(default=128, ge=4)
+    diffusion_step_embed_dim_mid: int = Field(default=512, ge=1)
+    diffusion_step_embed_dim_out: int = Field(default=512, ge=1)
+    n_mels: int = Field(default=80, ge=1)
+    upsample_scales: list[int] = Field(default_factory=lambda: [16, 16], min_length=1)
+
+    @model_validator(mode="after")
+    def _check_structure(self) -> DiffWaveConfig:
+        if self.diffusion_step_embed_dim_in % 2:
+            raise ValueError(
+                "diffusion_step_embed_dim_in must be even (sine and cosine halves); got "
+                f"{self.diffusion_step_embed_dim_in}"
+            )
+        bad = [s for s in self.upsample_scales if s < 1]
+        if bad:
+            raise ValueError(
+                f"upsample_scales must be positive integers (strides); got {self.upsample_scales}"
+            )
+        return self
+
+
+@dataclass
+class DiffWaveOutput:
+    """The output of :class:`DiffWave`; unpacks and indexes like ``(sample,)``.
+
+    Attributes:
+        sample: (B, out_channels, L) predicted noise.
+    """
+
+    sample: Tensor
+
+    def __getitem__(self, index: int) -> Tensor:
+        return (self.sample,)[index]
+
+    def __iter__(self) -> Iterator[Tensor]:
+        return iter((self.sample,))
+
+    def __len__(self) -> int:
+        return 1
+
+
+def upsampled_length(frames: int, scales: list[int]) -> int:
+    """Samples that :class:`DiffWave`'s mel upsampler makes of ``frames`` mel frames.
+
+    Each stage is a transposed convolution of kernel ``2 s``, stride ``s`` and padding ``s // 2``
+    along time, so it maps n frames to ``(n - 1) s - 2 (s // 2) + 2 s`` (``n s`` for even s).
+    """
+    for s in scales:
+        frames = (frames - 1) * s - 2 * (s // 2) + 2 * s
+    return frames
+
+
+class DiffWaveResidualLayer(nn.Module):
+    """One residual layer: step projection, dilated convolution, mel conditioning, gated unit.
+
+    Args:
+        res_channels: width C of the residual stream.
+        skip_channels: width of the skip output.
+        dilation: dilation of the kernel-3 convolution.
+        embed_dim: width of the shared step embedding.
+        n_mels: mel bands M.
+        upsample_scales: strides of the layer's own mel upsampler.
+    """
+
+    def __init__(
+        self,
+        res_channels: int,
+        skip_channels: int,
+        dilation: int,
+        embed_dim: int,
+        n_mels: int,
+        upsample_scales: list[int],
+    ) -> None:
+        super().__init__()
+        self.res_channels = res_channels
+        self.step_projection = nn.Linear(embed_dim, res_channels)
+        self.dilated_conv = nn.Conv1d(
+            res_channels, 2 * res_channels, 3, dilation=dilation, padding=dilation
+        )
+        self.upsample = nn.ModuleList(
+            nn.ConvTranspose2d(1, 1, (3, 2 * s), stride=(1, s), padding=(1, s // 2))
+            for s in upsample_scales
+        )
+        self.mel_conv = nn.Conv1d(n_mels, 2 * res_channels, 1)
+        self.res_conv = nn.Conv1d(res_channels, res_channels, 1)
+        self.skip_conv = nn.Conv1d(res_channels, skip_channels, 1)
+
+    def forward(self, x: Tensor, mel: Tensor, step_embedding: Tensor) -> tuple[Tensor, Tensor]:
+        """Advance the residual stream by one layer.
+
+        Args:
+            x: (B, C, L) residual stream.
+            mel: (B, 1, M, frames) mel spectrogram with a singleton channel axis.
+            step_embedding: (B, embed_dim) the shared step embedding.
+
+        Returns:
+            ((B, C, L) next residual stream, (B, skip_channels, L) skip output).
+        """
+        length = x.shape[-1]
+        h = x + self.step_projection(step_embedding)[:, :, None]
+        h = self.dilated_conv(h)
+        cond = mel
+        for upsample in self.upsample:
+            cond = F.leaky_relu(upsample(cond), 0.4)
+        cond = cond.squeeze(1)[:, :, :length]
+        h = h + self.mel_conv(cond)
+        c = self.res_channels
+        out = torch.tanh(h[:, :c]) * torch.sigmoid(h[:, c:])
+        residual = (x + self.res_conv(out)) * math.sqrt(0.5)
+        return residual, self.skip_conv(out)
+
+
+class DiffWave(ModelMixin):
+    """DiffWave's score network: the noise in a waveform given its mel spectrogram and step.
+
+    ``forward(x_t, t, mel)`` predicts $\\epsilon_\\theta$. The step may be fractional: BDDM's
+    short schedules query the network at continuous steps between the T = 200 training steps.
+    With the default config (BDDM's released vocoders) the network has 6,890,941 parameters,
+    the original's 6,914,297 less the 23,356 weight-norm gains folded into the weights.
+
+    References:
+        Kong, Ping, Huang, Zhao, Catanzaro. DiffWave: A Versatile Diffusion Model for Audio
+        Synthesis. ICLR 2021, arXiv:2009.09761 (section 3, figure 2).
+        Lam, Wang, Su, Yu. BDDM: Bilateral Denoising Diffusion Models for Fast and High-Quality
+        Speech Synthesis. ICLR 2022, arXiv:2203.13508.
+
+    Example:
+        >>> model = DiffWave(
+        ...     res_channels=16, skip_channels=16, num_res_layers=4, dilation_cycle=2,
+        ...     diffusion_step_embed_dim_mid=32, diffusion_step_embed_dim_out=32,
+        ...     n_mels=8, upsample_scales=[4, 4],
+        ... )
+        >>> model.hop_length
+        16
+        >>> mel = torch.randn(2, 8, 5)  # 5 frames: up to 5 * 16 = 80 samples
+        >>> model(torch.randn(2, 1, 70), 12.5, mel).sample.shape
+        torch.Size([2, 1, 70])
+    """
+
+    config_class = DiffWaveConfig
+    config: DiffWaveConfig
+    default_subfolder = "diffwave"
+    #: the library name written into ``model_index.json`` (no diffusers class exists)
+    hub_library = "bddm"
+
+    def __init__(self, config: DiffWaveConfig | dict[str, Any] | None = None, **fields: Any):
+        super().__init__(config, **fields)
+        c = self.config
+        self.init_conv = nn.Conv1d(c.in_channels, c.res_channels, 1)
+        self.step_embedding = TimestepEmbedding(
+            c.diffusion_step_embed_dim_in,
+            c.diffusion_step_embed_dim_mid,
+            act_fn="silu",
+            out_dim=c.diffusion_step_embed_dim_out,
+        )
+        self.residual_layers = nn.ModuleList(
+            DiffWaveResidualLayer(
+                c.res_channels,
+                c.skip_channels,
+                2 ** (n % c.dilation_cycle),
+                c.diffusion_step_embed_dim_out,
+                c.n_mels,
+                c.upsample_scales,
+            )
+            for n in range(c.num_res_layers)
+        )
+        self.final_conv = nn.Conv1d(c.skip_channels, c.skip_channels, 1)
+        self.out_conv = nn.Conv1d(c.skip_channels, c.out_channels, 1)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        """Kaiming-normal convolutions and a zero output head, as in the original."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv1d | nn.ConvTranspose2d):
+                nn.init.kaiming_normal_(module.weight)
+        nn.init.zeros_(self.out_conv.weight)
+        assert self.out_conv.bias is not None
+        nn.init.zeros_(self.out_conv.bias)
+
+    # -- properties -------------------------------------------------------------------------------
+
+    @property
+    def hop_length(self) -> int:
+        """Audio samples per mel frame: the product of ``upsample_scales``."""
+        return math.prod(self.config.upsample_scales)
+
+    def upsampled_length(self, frames: int) -> int:
+        """Samples the mel upsampler makes of ``frames`` frames (the longest audio it covers)."""
+        return upsampled_length(frames, self.config.upsample_scales)
+
+    # -- forward ----------------------------------------------------------------------------------
+
+    def _timesteps(self, timestep: Tensor | float | int, sample: Tensor) -> Tensor:
+        """The step(s) as a float (B,) tensor on the sample's device."""
+        batch = sample.shape[0]
+        if isinstance(timestep, Tensor):
+            t = timestep.to(sample.device)
+        elif isinstance(timestep, bool):
+            raise TypeError("timestep must be a number or a tensor, not bool")
+        else:
+            t = torch.tensor(float(timestep), device=sample.device)
+        if t.ndim == 2 and t.shape[1] == 1:  # the original's (B, 1) layout
+            t = t[:, 0]
+        if t.ndim == 0:
+            t = t[None]
+        if t.ndim != 1 or t.shape[0] not in (1, batch):
+            raise ValueError(
+                f"timestep must be a scalar or have shape ({batch},), got {tuple(t.shape)}"
+            )
+        return t.expand(batch)
+
+    def _check_inputs(self, sample: Tensor, mel: Tensor) -> None:
+        c = self.config
+        if sample.ndim != 3 or sample.shape[1] != c.in_channels:
+            raise ValueError(
+                f"sample must be (B, {c.in_channels}, L) audio; got shape {tuple(sample.shape)}"
+            )
+        if mel.ndim != 3 or mel.shape[1] != c.n_mels:
+            raise ValueError(
+                f"mel_spectrogram must be (B, {c.n_mels}, frames); got shape {tuple(mel.shape)}"
+            )
+        if mel.shape[0] != sample.shape[0]:
+            raise ValueError(
+                f"batch sizes differ: sample has {sample.shape[0]} items, mel_spectrogram "
+                f"{mel.shape[0]}"
+            )
+        frames, length = mel.shape[-1], sample.shape[-1]
+        covered = self.upsampled_length(frames)
+        if covered < length:
+            raise ValueError(
+                f"mel_spectrogram too short: its {frames} frames upsample to {covered} samples "
+                f"but the sample has {length}; give at least {math.ceil(length / self.hop_length)} "
+                f"frames (hop length {self.hop_length})"
+            )
+
+    def forward(
+        self,
+        sample: Tensor,
+        timestep: Tensor | float | int,
+        mel_spectrogram: Tensor,
+        return_dict: bool = True,
+    ) -> DiffWaveOutput | tuple[Tensor]:
+        """Predict the noise in a noisy waveform.
+
+        Args:
+            sample: (B, in_channels, L) noisy audio x_t.
+            timestep: diffusion step t: int, float (continuous steps allowed), 0-d or (B,)
+                tensor; broadcast over the batch.
+            mel_spectrogram: (B, n_mels, frames) conditioning; upsampled to
+                ``frames * hop_length`` samples (at least L) and cropped to L.
+            return_dict: return :class:`DiffWaveOutput` (else a 1-tuple).
+
+        Returns:
+            (B, out_channels, L) predicted noise in ``DiffWaveOutput.sample``.
+
+        Raises:
+            ValueError: wrong channel counts, batch sizes that differ, a spectrogram too short
+                for the audio, or a timestep of the wrong shape.
+        """
+        c = self.config
+        self._check_inputs(sample, mel_spectrogram)
+        t = self._timesteps(timestep, sample)
+        dtype = self.init_conv.weight.dtype
+
+        # Sinusoids exp(-k ln(1e4) / (half - 1)), [sin, cos] order, then two swish layers
+        # (DiffWave, section 3 and appendix A).
+        emb = timestep_embedding(t, c.diffusion_step_embed_dim_in, freq_shift=1).to(dtype)
+        emb = F.silu(self.step_embedding(emb))
+
+        x = F.relu(self.init_conv(sample))
+        mel = mel_spectrogram[:, None]
+        skips: Tensor | None = None
+        for layer in self.residual_layers:
+            x, skip = layer(x, mel, emb)
+            skips = skip if skips is None else skips + skip
+        assert skips is not None  # the config has at least one layer
+        h = skips * math.sqrt(1.0 / c.num_res_layers)
+        out: Tensor = self.out_conv(F.relu(self.final_conv(h)))
+        if not return_dict:
+            return (out,)
+        return DiffWaveOutput(sample=out)

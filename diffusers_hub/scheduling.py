@@ -42,6 +42,7 @@ __all__ = [
     "SchedulerOutput",
     "as_tensor",
     "draw_noise",
+    "step_noise",
     "restore_type",
     "timestep_to_int",
 ]
@@ -202,6 +203,22 @@ def draw_noise(
         noise = torch.from_numpy(generator.standard_normal(shape))
         return noise.to(device=like.device, dtype=like.dtype)
     return randn_tensor(shape, generator=generator, device=like.device, dtype=like.dtype)
+
+
+def step_noise(
+    generator: GeneratorLike, variance_noise: ArrayLike | None, like: torch.Tensor
+) -> torch.Tensor:
+    """The noise a stochastic ``step`` adds: ``variance_noise`` when given (cast to ``like``'s
+    device and dtype), else drawn from ``generator`` with ``like``'s shape (:func:`draw_noise`).
+
+    Raises:
+        ValueError: both ``generator`` and ``variance_noise`` were given.
+    """
+    if variance_noise is not None and generator is not None:
+        raise ValueError("pass either generator or variance_noise, not both")
+    if variance_noise is None:
+        return draw_noise(tuple(like.shape), generator, like)
+    return as_tensor(variance_noise)[0].to(device=like.device, dtype=like.dtype)
 
 
 # --------------------------------------------------------------------------------------------------

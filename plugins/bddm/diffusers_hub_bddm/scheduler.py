@@ -42,8 +42,8 @@ from diffusers_hub.scheduling import (
     SchedulerMixin,
     SchedulerOutput,
     as_tensor,
-    draw_noise,
     restore_type,
+    step_noise,
 )
 
 __all__ = [
@@ -326,14 +326,7 @@ class BDDMScheduler(SchedulerMixin):
         eps = as_tensor(model_output)[0]
         s = self.schedule
         beta, scale, sigma = float(s.betas[n]), float(s.noise_scales[n]), float(s.sigmas[n])
-        noise = None
-        if n > 0:
-            if variance_noise is not None and generator is not None:
-                raise ValueError("pass either generator or variance_noise, not both")
-            if variance_noise is None:
-                noise = draw_noise(tuple(x.shape), generator, x)
-            else:
-                noise = as_tensor(variance_noise)[0].to(device=x.device, dtype=x.dtype)
+        noise = step_noise(generator, variance_noise, x) if n > 0 else None
         prev = bddm_step(x, eps, beta, scale, sigma, noise)
         x0 = torch.add(x, eps, alpha=-math.sqrt(1.0 - scale**2)).div_(scale)
         prev_out, x0_out = restore_type(prev, was_numpy), restore_type(x0, was_numpy)

@@ -33,8 +33,8 @@ from diffusers_hub.scheduling import (
     SchedulerMixin,
     SchedulerOutput,
     as_tensor,
-    draw_noise,
     restore_type,
+    step_noise,
     timestep_to_int,
 )
 
@@ -231,12 +231,7 @@ class DDIMScheduler(SchedulerMixin):
         sigma = ddim_sigma(alpha_bar_t, alpha_bar_prev, eta)  # eq. 16
         noise = None
         if eta > 0:
-            if variance_noise is not None and generator is not None:
-                raise ValueError("pass either generator or variance_noise, not both")
-            if variance_noise is None:
-                noise = draw_noise(tuple(out.shape), generator, out)
-            else:
-                noise = as_tensor(variance_noise)[0].to(device=out.device, dtype=out.dtype)
+            noise = step_noise(generator, variance_noise, out)
         prev_sample = ddim_step(x0, eps, alpha_bar_prev, sigma, noise)  # eq. 12
 
         prev = restore_type(prev_sample, was_numpy)

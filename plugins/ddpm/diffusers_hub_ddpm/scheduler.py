@@ -24,8 +24,8 @@ from diffusers_hub.scheduling import (
     SchedulerMixin,
     SchedulerOutput,
     as_tensor,
-    draw_noise,
     restore_type,
+    step_noise,
     timestep_to_int,
 )
 
@@ -232,12 +232,7 @@ class DDPMScheduler(SchedulerMixin):
         prev_sample = ddpm_posterior_mean(x0, x_t, alpha_bar_t, alpha_bar_prev)
 
         if t > 0:
-            if variance_noise is not None and generator is not None:
-                raise ValueError("pass either generator or variance_noise, not both")
-            if variance_noise is None:
-                noise = draw_noise(tuple(out.shape), generator, out)
-            else:
-                noise = as_tensor(variance_noise)[0].to(device=out.device, dtype=out.dtype)
+            noise = step_noise(generator, variance_noise, out)
             log_var = ddpm_log_variance(
                 alpha_bar_t, alpha_bar_prev, c.variance_type, predicted_variance
             )

@@ -1,22 +1,25 @@
-"""The training loop for noise-prediction diffusion models.
+"""The training loop of diffusion models.
 
 ``train(model, dataset, scheduler, config)`` trains any model that maps ``(x_t, t)`` (and
-optionally class labels) to the scheduler's training target: AdamW, an EMA of the weights,
-gradient clipping, mixed precision on CUDA, checkpoints every N steps with exact resume, a progress
-bar, and a final ``save_pretrained`` folder holding the EMA weights. It runs unchanged as one
-process or under ``torchrun --nproc_per_node=N`` (DistributedDataParallel; only rank 0 writes).
+optionally class labels) to the scheduler's training target, or minimises any ``loss_fn(model,
+batch, scheduler, generator)``: AdamW over the parameters that are not frozen, an EMA of the
+weights, gradient clipping, mixed precision on CUDA, checkpoints every N steps with exact resume,
+an optional sample hook, a progress bar, and a final ``save_pretrained`` folder holding the EMA
+weights. It runs unchanged as one process or under ``torchrun --nproc_per_node=N``
+(DistributedDataParallel; only rank 0 writes).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import random
 import re
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -46,10 +49,16 @@ from diffusers_hub.training.losses import (
 
 __all__ = [
     "CHECKPOINT_FILE",
-    "default_forward",
+    "ForwardFn",
+    "LossFn",
+    "PipelineFactory",
+    "SampleFn",
     "TrainingConfig",
     "TrainingResult",
+    "default_forward",
     "find_latest_checkpoint",
+    "noise_prediction_objective",
+    "split_batch",
     "train",
 ]
 
@@ -80,6 +89,7 @@ class TrainingConfig(BaseModel):
         seed: seed of the weights, the data order, the noise and the timesteps.
         out_dir: output folder: the final pipeline folder, ``checkpoints/`` and ``train_log.jsonl``.
         log_every: log the (rank-averaged) loss every this many steps.
+        sample_every: call the sample hook every this many steps and after the last (0: never).
         num_workers: DataLoader worker processes.
         resume_from: ``"latest"`` (newest checkpoint under ``out_dir/checkpoints``, or a fresh
             start when there is none), a checkpoint folder, or None (fresh start).
@@ -105,6 +115,7 @@ class TrainingConfig(BaseModel):
     seed: int = 0
     out_dir: Path = Path("ddpm-output")
     log_every: int = Field(default=10, gt=0)
+    sample_every: int = Field(default=0, ge=0)
     num_workers: int = Field(default=0, ge=0)
     resume_from: str | None = None
     device: str | None = None
@@ -122,6 +133,10 @@ class SavesPretrained(Protocol):
 PipelineFactory = Callable[[nn.Module, Any], SavesPretrained]
 #: Runs the model: ``(model, x_t, t, labels) -> prediction``.
 ForwardFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
+#: One step's objective: ``(model, batch on the device, scheduler, generator) -> scalar loss``.
+LossFn = Callable[[nn.Module, Any, Any, torch.Generator], torch.Tensor]
+#: Writes samples of the EMA model: ``(ema_model, scheduler copy, folder) -> None``.
+SampleFn = Callable[[nn.Module, Any, Path], None]
 
 
 @dataclass
@@ -170,22 +185,68 @@ def default_forward(
     )
 
 
-def _split_batch(batch: Any, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(images, labels or None) from a collated batch."""
+def split_batch(batch: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(images, labels or None) from a collated batch.
+
+    Args:
+        batch: an image tensor (B, C, H, W), an ``(images, labels)`` pair, or a dict with
+            ``images`` (or ``pixel_values``) and optionally ``labels`` (or ``class_labels``).
+
+    Returns:
+        The (B, C, H, W) images and the (B,) labels (None when the batch has none), on the
+        images' device.
+    """
     if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True), None
+        return batch, None
+    images: Any = None
+    labels: Any = None
     if isinstance(batch, tuple | list) and len(batch) == 2:
         images, labels = batch
-        return images.to(device, non_blocking=True), torch.as_tensor(labels).to(device)
-    if isinstance(batch, dict):
+    elif isinstance(batch, dict):
         labels = batch.get("labels", batch.get("class_labels"))
         images = batch.get("images", batch.get("pixel_values"))
-        if isinstance(images, torch.Tensor):
-            return images.to(device), None if labels is None else torch.as_tensor(labels).to(device)
+    if isinstance(images, torch.Tensor):
+        return images, None if labels is None else torch.as_tensor(labels, device=images.device)
     raise TypeError(
         "a training batch must be an image tensor, an (images, labels) pair, or a dict with "
         f"'images' (and 'labels'); got {type(batch).__name__}"
     )
+
+
+def noise_prediction_objective(forward_fn: ForwardFn | None = None) -> LossFn:
+    """The DDPM objective as a ``LossFn``: noise the batch, predict the target, take the MSE.
+
+    Args:
+        forward_fn: how to call the model (default ``default_forward``).
+
+    Returns:
+        ``loss(model, batch, scheduler, generator)``: draws ``t`` and ``eps`` with ``generator``,
+        and returns ``|| forward_fn(model, x_t, t, labels) - target ||^2`` (float32 mean).
+
+    References:
+        Algorithm 1 and eq. 14, Ho et al. 2020, arXiv:2006.11239.
+    """
+    forward = forward_fn or default_forward
+
+    def loss(
+        model: nn.Module, batch: Any, scheduler: Any, generator: torch.Generator
+    ) -> torch.Tensor:
+        images, labels = split_batch(batch)
+        x_t, t, target = diffusion_loss_inputs(scheduler, images, generator=generator)
+        return noise_prediction_loss(forward(model, x_t, t, labels), target)
+
+    return loss
+
+
+def _to_device(batch: Any, device: torch.device) -> Any:
+    """The batch with every tensor (in tuples, lists and dicts too) moved to ``device``."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, tuple | list):
+        return type(batch)(_to_device(item, device) for item in batch)
+    if isinstance(batch, dict):
+        return {key: _to_device(value, device) for key, value in batch.items()}
+    return batch
 
 
 # -- RNG state ------------------------------------------------------------------------------------
@@ -337,24 +398,42 @@ def train(
     pipeline_factory: PipelineFactory | None = None,
     forward_fn: ForwardFn | None = None,
     ctx: DistributedContext | None = None,
+    loss_fn: LossFn | None = None,
+    frozen: Sequence[str] = (),
+    sample_fn: SampleFn | None = None,
 ) -> TrainingResult:
-    """Train a noise-prediction model; write checkpoints and the final EMA pipeline folder.
+    """Train a diffusion model; write checkpoints and the final EMA pipeline folder.
 
-    Each step draws a batch x0, timesteps t ~ U{0..T-1} and noise eps, and minimises
-    ``|| model(scheduler.add_noise(x0, eps, t), t) - scheduler.training_target(x0, eps, t) ||^2``.
+    By default each step draws a batch x0, timesteps t ~ U{0..T-1} and noise eps, and minimises
+    ``|| model(scheduler.add_noise(x0, eps, t), t) - scheduler.training_target(x0, eps, t) ||^2``;
+    ``loss_fn`` replaces that objective with any other.
 
     Args:
         model: the model, or a factory called after seeding (so every rank builds the same
             weights). Trained in float32 (autocast handles mixed precision).
-        dataset: yields (C, H, W) images in [-1, 1], or (image, label) pairs.
-        scheduler: gives ``add_noise``, ``training_target`` and ``config.num_train_timesteps``.
+        dataset: yields (C, H, W) images in [-1, 1], or (image, label) pairs (any collatable
+            item when ``loss_fn`` reads it).
+        scheduler: gives ``add_noise``, ``training_target`` and ``config.num_train_timesteps``
+            (the default objective's needs; a ``loss_fn`` may need other things).
         config: the options.
         pipeline_factory: builds the saved object from (EMA model, scheduler), e.g.
-            ``lambda unet, sched: DDPMPipeline(unet=unet, scheduler=sched)``. Without it the EMA
-            model and the scheduler are saved side by side into ``out_dir`` (a flat folder).
-        forward_fn: how to call the model (default ``default_forward``).
+            ``lambda unet, sched: DDPMPipeline(unet=unet, scheduler=sched)``; a model is fine
+            too. Without it the EMA model and the scheduler are saved side by side into
+            ``out_dir`` (a flat folder).
+        forward_fn: how the default objective calls the model (default ``default_forward``).
         ctx: a distributed context; by default read from ``torchrun``'s environment (and the
             process group created and destroyed here).
+        loss_fn: the objective ``(model, batch, scheduler, generator) -> scalar``, run under
+            autocast with the batch on the device; draw randomness from ``generator`` (or the
+            global torch RNG), which checkpoints restore. Under ``torchrun`` ``model`` is the
+            DistributedDataParallel wrapper: call ``model(...)``, not its sub-modules. Default:
+            ``noise_prediction_objective(forward_fn)``.
+        frozen: names of sub-modules (``model.get_submodule``) that are not trained: they are put
+            in eval mode, their parameters get no gradient and no optimizer state.
+        sample_fn: called (when ``config.sample_every > 0``) on rank 0 every
+            ``config.sample_every`` steps and after the last step as ``sample_fn(ema_model, copy_of_scheduler, out_dir / "samples" /
+            "step-<step>")``, under ``torch.no_grad`` and with every RNG state put back after it,
+            so sampling does not change the run.
 
     Returns:
         The ``TrainingResult``.
@@ -365,10 +444,41 @@ def train(
     own_ctx = ctx is None
     ctx = init_distributed(config.device) if ctx is None else ctx
     try:
-        return _train(model, dataset, scheduler, config, pipeline_factory, forward_fn, ctx)
+        if loss_fn is not None and forward_fn is not None:
+            raise TypeError("pass loss_fn= or forward_fn= to train(), not both")
+        objective = loss_fn or noise_prediction_objective(forward_fn)
+        hooks = _Hooks(objective, tuple(frozen), pipeline_factory, sample_fn)
+        return _train(model, dataset, scheduler, config, hooks, ctx)
     finally:
         if own_ctx:
             shutdown_distributed(ctx)
+
+
+@dataclass(frozen=True)
+class _Hooks:
+    """What ``train`` calls besides the model: the objective, freezing, export, sampling."""
+
+    loss: LossFn
+    frozen: tuple[str, ...]
+    pipeline_factory: PipelineFactory | None
+    sample: SampleFn | None
+
+
+def _freeze(model: nn.Module, names: tuple[str, ...]) -> list[nn.Parameter]:
+    """Put the named sub-modules in eval mode without gradients; the parameters left to train."""
+    for name in names:
+        try:
+            part = model.get_submodule(name)
+        except AttributeError:
+            raise ValueError(
+                f"frozen={name!r}: {type(model).__name__} has no sub-module of that name"
+            ) from None
+        part.eval()
+        part.requires_grad_(False)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError(f"{type(model).__name__} has no trainable parameters (all are frozen)")
+    return params
 
 
 def _train(
@@ -376,23 +486,24 @@ def _train(
     dataset: Dataset[Any],
     scheduler: NoiseScheduler,
     config: TrainingConfig,
-    pipeline_factory: PipelineFactory | None,
-    forward_fn: ForwardFn | None,
+    hooks: _Hooks,
     ctx: DistributedContext,
 ) -> TrainingResult:
     device = ctx.device
-    forward = forward_fn or default_forward
     out_dir = Path(config.out_dir)
+    if config.sample_every and hooks.sample is None:
+        raise ValueError("sample_every is set but there is no sample hook (sample_fn=)")
 
     # Same weights on every rank: seed, then build.
     _seed_everything(config.seed)
     model = model_or_factory if isinstance(model_or_factory, nn.Module) else model_or_factory()
     model.to(device=device, dtype=torch.float32)
     model.train()
+    params = _freeze(model, hooks.frozen)
     ema = EMAModel(model, decay=config.ema_decay, warmup=config.ema_warmup)
 
     optimizer = torch.optim.AdamW(
-        model.parameters(),
+        params,
         lr=config.lr,
         betas=config.adam_betas,
         eps=config.adam_eps,
@@ -477,16 +588,16 @@ def _train(
     window: list[torch.Tensor] = []
     try:
         while step < config.steps:
-            images, labels = _split_batch(next(batches), device)
-            x_t, t, target = diffusion_loss_inputs(scheduler, images, generator=generator)
+            batch = _to_device(next(batches), device)
             autocast = (
                 torch.autocast(device_type=device.type, dtype=amp_dtype)
                 if amp_dtype is not None
                 else contextlib.nullcontext()
             )
             with autocast:
-                prediction = forward(train_model, x_t, t, labels)
-            loss = noise_prediction_loss(prediction, target)
+                loss = hooks.loss(train_model, batch, scheduler, generator).float()
+            if loss.ndim != 0:
+                raise ValueError(f"the loss must be a scalar, got shape {tuple(loss.shape)}")
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss became {loss.item()} at step {step + 1}")
 
@@ -495,7 +606,7 @@ def _train(
             scaled.backward()  # type: ignore[no-untyped-call]
             if config.grad_clip is not None:
                 scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
             scaler.step(optimizer)
             scaler.update()
             lr_scheduler.step()
@@ -522,6 +633,12 @@ def _train(
                 _save_checkpoint(
                     config, ctx, step, model, optimizer, lr_scheduler, scaler, ema, generator
                 )
+            if (
+                hooks.sample is not None
+                and config.sample_every
+                and (step % config.sample_every == 0 or step == config.steps)
+            ):
+                _sample(hooks.sample, ema.shadow, scheduler, out_dir, step, ctx, generator)
     finally:
         progress.close()
 
@@ -530,7 +647,7 @@ def _train(
     result.ema_model = ema.shadow
     if ctx.is_main:
         ema.shadow.to("cpu")
-        _export(ema.shadow, scheduler, out_dir, pipeline_factory)
+        _export(ema.shadow, scheduler, out_dir, hooks.pipeline_factory)
         ema.shadow.to(device)
         result.output_dir = out_dir
     barrier(ctx)
@@ -577,6 +694,28 @@ def _save_checkpoint(
         }
         path = _write_checkpoint(Path(config.out_dir), step, state, config.checkpoints_to_keep)
         logger.info("saved %s", path)
+    barrier(ctx)
+
+
+def _sample(
+    sample: SampleFn,
+    ema_model: nn.Module,
+    scheduler: Any,
+    out_dir: Path,
+    step: int,
+    ctx: DistributedContext,
+    generator: torch.Generator,
+) -> None:
+    """Run the sample hook on rank 0 without touching the run's random streams or scheduler."""
+    if ctx.is_main:
+        rng = _capture_rng(generator)
+        try:
+            with torch.no_grad():
+                sample(
+                    ema_model, copy.deepcopy(scheduler), out_dir / "samples" / f"step-{step:08d}"
+                )
+        finally:
+            _restore_rng(rng, generator)
     barrier(ctx)
 
 

@@ -159,12 +159,12 @@ def run_training(
         job.dataset,
         job.scheduler,
         config,
+        ctx=ctx,
         pipeline_factory=job.export,
         forward_fn=job.forward,
         loss_fn=job.loss,
         frozen=job.frozen,
         sample_fn=job.sample,
-        ctx=ctx,
     )
 
 

@@ -240,15 +240,8 @@ COMMAND = TrainCommand(
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``train ddpm`` argument parser."""
-    return COMMAND.build_parser()
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run ``train ddpm`` with the given arguments; returns the exit code."""
-    return COMMAND.main(argv)
-
+#: The ``train ddpm`` parser and entry point (its ``diffusers_hub_trainers`` hook target).
+build_parser, main = COMMAND.build_parser, COMMAND.main
 
 if __name__ == "__main__":
     raise SystemExit(main())

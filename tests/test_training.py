@@ -293,11 +293,12 @@ class FrozenPair(nn.Module):
 
 def _distill_loss(
     model: nn.Module, batch: torch.Tensor, scheduler: FakeScheduler, generator: torch.Generator
-) -> torch.Tensor:
-    """A custom objective: regress the student onto the frozen teacher's prediction."""
+) -> dict[str, torch.Tensor]:
+    """A custom objective: regress the student onto the frozen teacher; logs a second term."""
     t = torch.randint(0, 50, (batch.shape[0],), generator=generator)
     student, teacher = model(batch, t)
-    return (student - teacher).pow(2).mean()
+    gap = (student - teacher).abs().max()
+    return {"gap": gap, "loss": (student - teacher).pow(2).mean()}
 
 
 def test_custom_loss_trains_only_what_is_not_frozen(tmp_path: Path) -> None:
@@ -324,6 +325,9 @@ def test_custom_loss_trains_only_what_is_not_frozen(tmp_path: Path) -> None:
     assert set(torch.load(tmp_path / "full" / "weights.pt", weights_only=True)) == {
         "conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias"
     }  # fmt: skip
+    log = [json.loads(r) for r in (tmp_path / "full" / "train_log.jsonl").read_text().splitlines()]
+    assert [list(r) for r in log[:1]] == [["step", "loss", "gap", "lr"]]
+    assert [r["loss"] for r in log] == [loss for _, loss in full.losses]
     run(tmp_path / "split", steps=3)
     resumed = run(tmp_path / "split", resume_from="latest")
     for key, value in trained.items():

@@ -119,7 +119,8 @@ class TrainJob:
         export: builds the final folder's object from ``(ema_model, scheduler)``: a pipeline
             (``DDPMPipeline(unet=m, scheduler=s)``) or a model (``m.schedule_net``); anything
             with ``save_pretrained(out_dir)``.
-        loss: the objective ``(model, batch, scheduler, generator) -> scalar`` (default: the
+        loss: the objective ``(model, batch, scheduler, generator) -> scalar`` (or a mapping
+            with the scalar ``"loss"`` and more scalar terms to log beside it; default: the
             noise-prediction MSE of ``forward``). Under ``torchrun`` ``model`` is the DDP
             wrapper: call ``model(...)``, not its sub-modules.
         forward: how the default objective calls the model, ``(model, x_t, t, labels) ->

@@ -19,7 +19,7 @@ import random
 import re
 import shutil
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -133,8 +133,9 @@ class SavesPretrained(Protocol):
 PipelineFactory = Callable[[nn.Module, Any], SavesPretrained]
 #: Runs the model: ``(model, x_t, t, labels) -> prediction``.
 ForwardFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
-#: One step's objective: ``(model, batch on the device, scheduler, generator) -> scalar loss``.
-LossFn = Callable[[nn.Module, Any, Any, torch.Generator], torch.Tensor]
+#: One step's objective: ``(model, batch on the device, scheduler, generator) -> scalar loss``,
+#: or a mapping with the scalar ``"loss"`` and further scalar terms to log beside it.
+LossFn = Callable[[nn.Module, Any, Any, torch.Generator], torch.Tensor | Mapping[str, torch.Tensor]]
 #: Writes samples of the EMA model: ``(ema_model, scheduler copy, folder) -> None``.
 SampleFn = Callable[[nn.Module, Any, Path], None]
 
@@ -236,6 +237,21 @@ def noise_prediction_objective(forward_fn: ForwardFn | None = None) -> LossFn:
         return noise_prediction_loss(forward(model, x_t, t, labels), target)
 
     return loss
+
+
+def _loss_terms(out: torch.Tensor | Mapping[str, torch.Tensor]) -> list[tuple[str, torch.Tensor]]:
+    """``[("loss", total), (name, term), ...]`` from what a loss returned, all float32 scalars."""
+    named = [("loss", out)] if isinstance(out, torch.Tensor) else []
+    if isinstance(out, Mapping):
+        named = list(out.items())
+    if "loss" not in dict(named):
+        raise TypeError('a loss must return a scalar tensor or a mapping with a "loss" entry')
+    named.sort(key=lambda item: item[0] != "loss")  # the total first, the rest in order
+    terms = [(name, torch.as_tensor(value).float()) for name, value in named]
+    for name, value in terms:
+        if value.ndim != 0:
+            raise ValueError(f"the loss term {name!r} must be a scalar, got {tuple(value.shape)}")
+    return terms
 
 
 def _to_device(batch: Any, device: torch.device) -> Any:
@@ -423,7 +439,8 @@ def train(
         forward_fn: how the default objective calls the model (default ``default_forward``).
         ctx: a distributed context; by default read from ``torchrun``'s environment (and the
             process group created and destroyed here).
-        loss_fn: the objective ``(model, batch, scheduler, generator) -> scalar``, run under
+        loss_fn: the objective ``(model, batch, scheduler, generator) -> scalar`` (or a mapping
+            with the scalar ``"loss"`` and more scalar terms, logged beside it), run under
             autocast with the batch on the device; draw randomness from ``generator`` (or the
             global torch RNG), which checkpoints restore. Under ``torchrun`` ``model`` is the
             DistributedDataParallel wrapper: call ``model(...)``, not its sub-modules. Default:
@@ -586,6 +603,7 @@ def _train(
         out_dir.mkdir(parents=True, exist_ok=True)
     progress = _progress_bar(config, ctx, step)
     window: list[torch.Tensor] = []
+    term_names: list[str] = []
     try:
         while step < config.steps:
             batch = _to_device(next(batches), device)
@@ -595,9 +613,11 @@ def _train(
                 else contextlib.nullcontext()
             )
             with autocast:
-                loss = hooks.loss(train_model, batch, scheduler, generator).float()
-            if loss.ndim != 0:
-                raise ValueError(f"the loss must be a scalar, got shape {tuple(loss.shape)}")
+                terms = _loss_terms(hooks.loss(train_model, batch, scheduler, generator))
+            loss = terms[0][1]
+            if window and [name for name, _ in terms] != term_names:
+                raise ValueError(f"the loss terms changed from {term_names} at step {step + 1}")
+            term_names = [name for name, _ in terms]
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss became {loss.item()} at step {step + 1}")
 
@@ -612,18 +632,19 @@ def _train(
             lr_scheduler.step()
             ema.update(model)
             step += 1
-            window.append(loss.detach())
+            window.append(torch.stack([value.detach() for _, value in terms]))
 
             if step % config.log_every == 0 or step == config.steps:
-                mean_loss = mean_across_ranks(torch.stack(window).mean(), ctx).item()
+                means = mean_across_ranks(torch.stack(window).mean(0), ctx).tolist()
                 window.clear()
+                mean_loss = means[0]
                 result.losses.append((step, mean_loss))
                 if ctx.is_main:
                     progress.set_postfix(loss=f"{mean_loss:.4f}")
                     with log_file.open("a") as fh:
                         record = {
                             "step": step,
-                            "loss": mean_loss,
+                            **dict(zip(term_names, means, strict=True)),
                             "lr": lr_scheduler.get_last_lr()[0],
                         }
                         fh.write(json.dumps(record) + "\n")

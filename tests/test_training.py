@@ -233,6 +233,21 @@ result = train(TinyDenoiser, _dataset(16), FakeScheduler(), _config(out / "run",
                pipeline_factory=lambda m, s: StateSaver(m), ctx=ctx)
 torch.save({{"model": result.model.state_dict(), "ema": result.ema_model.state_dict(),
             "backend": ctx.backend, "world": ctx.world_size}}, out / f"rank{{ctx.rank}}.pt")
+
+# The same processes run a train command whose model has a frozen part and a custom loss.
+from test_training import FrozenPair, _distill_loss
+from diffusers_hub.training import TrainCommand, TrainJob, run_training, training_config
+
+def prepare(args, ctx):
+    return TrainJob(FrozenPair, _dataset(16), FakeScheduler(), lambda m, s: StateSaver(m.student),
+                    loss=_distill_loss, frozen=("teacher",))
+
+command = TrainCommand("distill", "a frozen teacher", lambda p: None, prepare)
+args = command.build_parser().parse_args(
+    ["--steps", "4", "--batch-size", "2", "--log-every", "1", "--seed", "5", "--device", "cpu",
+     "--no-progress", "--out", str(out / "distill")])
+result = run_training(prepare(args, ctx), training_config(args), ctx=ctx)
+torch.save(result.model.state_dict(), out / f"distill{{ctx.rank}}.pt")
 shutdown_distributed(ctx)
 """
 
@@ -277,6 +292,18 @@ def test_ddp_two_cpu_ranks_hold_identical_weights(tmp_path: Path) -> None:
         weights_only=True,
     )
     assert len(ckpt["rng"]) == 2 and ckpt["world_size"] == 2
+
+    # The train command: the ranks agree, only the part that is not frozen moved.
+    d0 = torch.load(tmp_path / "distill0.pt", weights_only=True)
+    d1 = torch.load(tmp_path / "distill1.pt", weights_only=True)
+    torch.manual_seed(5)
+    init = FrozenPair().state_dict()
+    for key, value in d0.items():
+        assert torch.equal(value, d1[key]), key
+        assert torch.equal(value, init[key]) == key.startswith("teacher."), key
+    log = (tmp_path / "distill" / "train_log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in log] == [1, 2, 3, 4]
+    assert "gap" in json.loads(log[0]) and (tmp_path / "distill" / "weights.pt").is_file()
 
 
 class FrozenPair(nn.Module):

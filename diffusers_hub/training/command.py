@@ -184,14 +184,16 @@ def _add_common_arguments(parser: argparse.ArgumentParser, defaults: Mapping[str
         "--steps",
         type=int,
         required=d["steps"] is None,
-        default=d["steps"],
+        default=argparse.SUPPRESS if d["steps"] is None else d["steps"],
         help="total optimizer steps (a resumed run continues up to this number)",
     )
     g.add_argument("--batch-size", type=int, default=d["batch_size"], help="per process")
     g.add_argument("--lr", type=float, default=d["lr"], help="AdamW learning rate")
-    g.add_argument("--weight-decay", type=float, default=d["weight_decay"])
-    g.add_argument("--lr-warmup-steps", type=int, default=d["lr_warmup_steps"])
-    g.add_argument("--ema-decay", type=float, default=d["ema_decay"])
+    g.add_argument("--weight-decay", type=float, default=d["weight_decay"], help="AdamW")
+    g.add_argument(
+        "--lr-warmup-steps", type=int, default=d["lr_warmup_steps"], help="linear LR warmup"
+    )
+    g.add_argument("--ema-decay", type=float, default=d["ema_decay"], help="after warmup")
     g.add_argument(
         "--grad-clip", type=float, default=d["grad_clip"] or 0.0, help="0 disables clipping"
     )
@@ -201,7 +203,7 @@ def _add_common_arguments(parser: argparse.ArgumentParser, defaults: Mapping[str
         choices=["no", "fp16", "bf16"],
         help="on CUDA",
     )
-    g.add_argument("--seed", type=int, default=d["seed"])
+    g.add_argument("--seed", type=int, default=d["seed"], help="weights, data, noise")
 
     g = parser.add_argument_group("output and run")
     g.add_argument("--out", required=True, type=Path, help="output folder")
@@ -219,7 +221,7 @@ def _add_common_arguments(parser: argparse.ArgumentParser, defaults: Mapping[str
         metavar="FOLDER",
         help="resume from the newest checkpoint in --out (or the given checkpoint folder)",
     )
-    g.add_argument("--log-every", type=int, default=d["log_every"])
+    g.add_argument("--log-every", type=int, default=d["log_every"], help="steps per log line")
     g.add_argument(
         "--sample-every",
         type=int,
@@ -253,6 +255,15 @@ def training_config(args: argparse.Namespace) -> TrainingConfig:
     )
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Shows an option's default when it has one (not for None, False or required options)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        shown = action.default not in (None, False, argparse.SUPPRESS) and action.option_strings
+        return f"{text} (default: %(default)s)" if shown and "%(default)" not in text else text
+
+
 @dataclass(frozen=True)
 class TrainCommand:
     """A ``diffusers-hub train NAME`` command: the plugin's options and job, the shared rest.
@@ -276,7 +287,9 @@ class TrainCommand:
     def build_parser(self) -> argparse.ArgumentParser:
         """The command's parser: the plugin's options, then the common ones."""
         parser = argparse.ArgumentParser(
-            prog=f"diffusers-hub train {self.name}", description=self.description
+            prog=f"diffusers-hub train {self.name}",
+            description=self.description,
+            formatter_class=_HelpFormatter,
         )
         self.add_arguments(parser)
         _add_common_arguments(parser, self.defaults)

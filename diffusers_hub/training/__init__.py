@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+from diffusers_hub.training.checkpoints import find_latest_checkpoint
 from diffusers_hub.training.command import (
     COMMON_OPTIONS,
     TrainCommand,
@@ -31,22 +32,21 @@ from diffusers_hub.training.distributed import (
 )
 from diffusers_hub.training.ema import EMAModel, ema_decay
 from diffusers_hub.training.loop import (
-    ForwardFn,
-    LossFn,
     PipelineFactory,
     SampleFn,
     TrainingConfig,
     TrainingResult,
-    default_forward,
-    find_latest_checkpoint,
-    noise_prediction_objective,
-    split_batch,
     train,
 )
 from diffusers_hub.training.losses import (
+    ForwardFn,
+    LossFn,
+    default_forward,
     diffusion_loss_inputs,
     noise_prediction_loss,
+    noise_prediction_objective,
     sample_timesteps,
+    split_batch,
 )
 
 __all__ = [

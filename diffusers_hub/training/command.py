@@ -71,40 +71,31 @@ from diffusers_hub.training.distributed import (
     shutdown_distributed,
 )
 from diffusers_hub.training.loop import (
-    ForwardFn,
-    LossFn,
     PipelineFactory,
     SampleFn,
     TrainingConfig,
     TrainingResult,
     train,
 )
+from diffusers_hub.training.losses import ForwardFn, LossFn
 
 __all__ = ["COMMON_OPTIONS", "TrainCommand", "TrainJob", "run_training", "training_config"]
 
-#: The ``TrainingConfig`` fields that are command-line options of every train command, by the
-#: ``argparse`` dest; ``TrainCommand.defaults`` may override their defaults (and ``steps``').
-COMMON_OPTIONS = tuple(
-    [
-        "steps",
-        "batch_size",
-        "lr",
-        "weight_decay",
-        "lr_warmup_steps",
-        "ema_decay",
-        "grad_clip",
-        "mixed_precision",
-        "seed",
-        "checkpoint_every",
-        "checkpoints_to_keep",
-        "log_every",
-        "sample_every",
-        "num_workers",
-    ]
-)
+#: TrainingConfig fields set by options of other names (or not plain values).
+_FLAG_OF = {
+    "out_dir": "--out",
+    "resume_from": "--resume",
+    "device": "--device",
+    "progress": "--no-progress",
+}
 
-#: TrainingConfig field -> the option that sets it (for error messages).
-_FLAG_OF = {"out_dir": "--out", "resume_from": "--resume", "progress": "--no-progress"}
+#: The ``TrainingConfig`` fields that are options of every train command under their own name
+#: (``--batch-size`` sets ``batch_size``); ``TrainCommand.defaults`` may override their defaults.
+COMMON_OPTIONS = tuple(
+    name
+    for name in TrainingConfig.model_fields
+    if name not in _FLAG_OF and name not in ("adam_betas", "adam_eps", "ema_warmup")
+)
 
 
 @dataclass

@@ -16,10 +16,7 @@ import copy
 import json
 import logging
 import random
-import re
-import shutil
-import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -31,6 +28,13 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
+from diffusers_hub.training.checkpoints import (
+    CHECKPOINT_FILE,
+    capture_rng,
+    resolve_checkpoint,
+    restore_rng,
+    write_checkpoint,
+)
 from diffusers_hub.training.data import ResumableDistributedSampler, batches_per_epoch
 from diffusers_hub.training.distributed import (
     DistributedContext,
@@ -42,30 +46,22 @@ from diffusers_hub.training.distributed import (
 )
 from diffusers_hub.training.ema import EMAModel
 from diffusers_hub.training.losses import (
+    ForwardFn,
+    LossFn,
     NoiseScheduler,
-    diffusion_loss_inputs,
-    noise_prediction_loss,
+    loss_terms,
+    noise_prediction_objective,
 )
 
 __all__ = [
-    "CHECKPOINT_FILE",
-    "ForwardFn",
-    "LossFn",
     "PipelineFactory",
     "SampleFn",
     "TrainingConfig",
     "TrainingResult",
-    "default_forward",
-    "find_latest_checkpoint",
-    "noise_prediction_objective",
-    "split_batch",
     "train",
 ]
 
 logger = logging.getLogger(__name__)
-
-CHECKPOINT_FILE = "training_state.pt"
-_CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 
 
 class TrainingConfig(BaseModel):
@@ -131,11 +127,6 @@ class SavesPretrained(Protocol):
 
 #: Builds the object saved at the end from the EMA model and the noise scheduler.
 PipelineFactory = Callable[[nn.Module, Any], SavesPretrained]
-#: Runs the model: ``(model, x_t, t, labels) -> prediction``.
-ForwardFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
-#: One step's objective: ``(model, batch on the device, scheduler, generator) -> scalar loss``,
-#: or a mapping with the scalar ``"loss"`` and further scalar terms to log beside it.
-LossFn = Callable[[nn.Module, Any, Any, torch.Generator], torch.Tensor | Mapping[str, torch.Tensor]]
 #: Writes samples of the EMA model: ``(ema_model, scheduler copy, folder) -> None``.
 SampleFn = Callable[[nn.Module, Any, Path], None]
 
@@ -161,99 +152,6 @@ class TrainingResult:
     resumed_from: Path | None = None
 
 
-# -- model calls ----------------------------------------------------------------------------------
-
-
-def default_forward(
-    model: nn.Module, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None
-) -> torch.Tensor:
-    """Call ``model(x_t, t)`` (with ``class_labels=labels`` when given) and return the tensor.
-
-    Accepts models that return a tensor, a tuple whose first item is the prediction, or an output
-    object with a ``sample`` attribute (``UNet2DOutput``).
-    """
-    out = model(x_t, t) if labels is None else model(x_t, t, class_labels=labels)
-    if isinstance(out, torch.Tensor):
-        return out
-    sample = getattr(out, "sample", None)
-    if isinstance(sample, torch.Tensor):
-        return sample
-    if isinstance(out, tuple | list) and out and isinstance(out[0], torch.Tensor):
-        return out[0]
-    raise TypeError(
-        f"cannot read a prediction from a model output of type {type(out).__name__}; "
-        "pass forward_fn= to train()"
-    )
-
-
-def split_batch(batch: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(images, labels or None) from a collated batch.
-
-    Args:
-        batch: an image tensor (B, C, H, W), an ``(images, labels)`` pair, or a dict with
-            ``images`` (or ``pixel_values``) and optionally ``labels`` (or ``class_labels``).
-
-    Returns:
-        The (B, C, H, W) images and the (B,) labels (None when the batch has none), on the
-        images' device.
-    """
-    if isinstance(batch, torch.Tensor):
-        return batch, None
-    images: Any = None
-    labels: Any = None
-    if isinstance(batch, tuple | list) and len(batch) == 2:
-        images, labels = batch
-    elif isinstance(batch, dict):
-        labels = batch.get("labels", batch.get("class_labels"))
-        images = batch.get("images", batch.get("pixel_values"))
-    if isinstance(images, torch.Tensor):
-        return images, None if labels is None else torch.as_tensor(labels, device=images.device)
-    raise TypeError(
-        "a training batch must be an image tensor, an (images, labels) pair, or a dict with "
-        f"'images' (and 'labels'); got {type(batch).__name__}"
-    )
-
-
-def noise_prediction_objective(forward_fn: ForwardFn | None = None) -> LossFn:
-    """The DDPM objective as a ``LossFn``: noise the batch, predict the target, take the MSE.
-
-    Args:
-        forward_fn: how to call the model (default ``default_forward``).
-
-    Returns:
-        ``loss(model, batch, scheduler, generator)``: draws ``t`` and ``eps`` with ``generator``,
-        and returns ``|| forward_fn(model, x_t, t, labels) - target ||^2`` (float32 mean).
-
-    References:
-        Algorithm 1 and eq. 14, Ho et al. 2020, arXiv:2006.11239.
-    """
-    forward = forward_fn or default_forward
-
-    def loss(
-        model: nn.Module, batch: Any, scheduler: Any, generator: torch.Generator
-    ) -> torch.Tensor:
-        images, labels = split_batch(batch)
-        x_t, t, target = diffusion_loss_inputs(scheduler, images, generator=generator)
-        return noise_prediction_loss(forward(model, x_t, t, labels), target)
-
-    return loss
-
-
-def _loss_terms(out: torch.Tensor | Mapping[str, torch.Tensor]) -> list[tuple[str, torch.Tensor]]:
-    """``[("loss", total), (name, term), ...]`` from what a loss returned, all float32 scalars."""
-    named = [("loss", out)] if isinstance(out, torch.Tensor) else []
-    if isinstance(out, Mapping):
-        named = list(out.items())
-    if "loss" not in dict(named):
-        raise TypeError('a loss must return a scalar tensor or a mapping with a "loss" entry')
-    named.sort(key=lambda item: item[0] != "loss")  # the total first, the rest in order
-    terms = [(name, torch.as_tensor(value).float()) for name, value in named]
-    for name, value in terms:
-        if value.ndim != 0:
-            raise ValueError(f"the loss term {name!r} must be a scalar, got {tuple(value.shape)}")
-    return terms
-
-
 def _to_device(batch: Any, device: torch.device) -> Any:
     """The batch with every tensor (in tuples, lists and dicts too) moved to ``device``."""
     if isinstance(batch, torch.Tensor):
@@ -263,105 +161,6 @@ def _to_device(batch: Any, device: torch.device) -> Any:
     if isinstance(batch, dict):
         return {key: _to_device(value, device) for key, value in batch.items()}
     return batch
-
-
-# -- RNG state ------------------------------------------------------------------------------------
-
-
-def _capture_rng(generator: torch.Generator) -> dict[str, Any]:
-    """Every random state a step consumes, in a form ``torch.load(weights_only=True)`` reads."""
-    np_state: dict[str, Any] = np.random.get_state(legacy=False)  # type: ignore[assignment]
-    state: dict[str, Any] = {
-        "python": random.getstate(),
-        "numpy": {
-            "name": str(np_state["bit_generator"]),
-            "keys": torch.from_numpy(np.asarray(np_state["state"]["key"], dtype=np.int64)),
-            "pos": int(np_state["state"]["pos"]),
-            "has_gauss": int(np_state["has_gauss"]),
-            "cached_gaussian": float(np_state["gauss"]),
-        },
-        "torch": torch.get_rng_state(),
-        "generator": generator.get_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-    }
-    return state
-
-
-def _restore_rng(state: dict[str, Any], generator: torch.Generator) -> None:
-    py = state["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
-    npy = state["numpy"]
-    np.random.set_state(
-        {
-            "bit_generator": npy["name"],
-            "state": {"key": npy["keys"].numpy().astype(np.uint32), "pos": npy["pos"]},
-            "has_gauss": npy["has_gauss"],
-            "gauss": npy["cached_gaussian"],
-        }
-    )
-    torch.set_rng_state(state["torch"])
-    generator.set_state(state["generator"])
-    if state.get("cuda") is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-# -- checkpoints ----------------------------------------------------------------------------------
-
-
-def find_latest_checkpoint(out_dir: str | Path) -> Path | None:
-    """The newest complete ``checkpoint-<step>`` folder under ``out_dir/checkpoints``, or None."""
-    root = Path(out_dir) / "checkpoints"
-    if not root.is_dir():
-        return None
-    found: list[tuple[int, Path]] = []
-    for entry in root.iterdir():
-        match = _CHECKPOINT_RE.match(entry.name)
-        if match and (entry / CHECKPOINT_FILE).is_file():
-            found.append((int(match.group(1)), entry))
-    return max(found)[1] if found else None
-
-
-def _write_checkpoint(out_dir: Path, step: int, state: dict[str, Any], keep: int | None) -> Path:
-    root = out_dir / "checkpoints"
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / f"checkpoint-{step:08d}"
-    tmp = root / f".checkpoint-{step:08d}.saving-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
-        torch.save(state, tmp / CHECKPOINT_FILE)
-        summary = {"step": step, "config": state["config"], "world_size": state["world_size"]}
-        (tmp / "trainer_state.json").write_text(json.dumps(summary, indent=2) + "\n")
-        if final.exists():
-            shutil.rmtree(final)
-        tmp.rename(final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if keep is not None:
-        existing = sorted(
-            (int(m.group(1)), p)
-            for p in root.iterdir()
-            if (m := _CHECKPOINT_RE.match(p.name)) is not None
-        )
-        for _, old in existing[:-keep]:
-            shutil.rmtree(old, ignore_errors=True)
-    return final
-
-
-def _resolve_resume(config: TrainingConfig) -> Path | None:
-    if config.resume_from is None:
-        return None
-    if config.resume_from == "latest":
-        return find_latest_checkpoint(config.out_dir)
-    path = Path(config.resume_from)
-    if path.is_file():
-        path = path.parent
-    if not (path / CHECKPOINT_FILE).is_file():
-        raise FileNotFoundError(
-            f"{path}: not a training checkpoint (no {CHECKPOINT_FILE}); pass a "
-            "'checkpoints/checkpoint-<step>' folder or 'latest'"
-        )
-    return path
 
 
 # -- the loop -------------------------------------------------------------------------------------
@@ -551,7 +350,7 @@ def _train(
 
     # Resume.
     step = 0
-    resumed_from = _resolve_resume(config)
+    resumed_from = resolve_checkpoint(config.resume_from, config.out_dir)
     if resumed_from is not None:
         state = torch.load(resumed_from / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
@@ -570,7 +369,7 @@ def _train(
                 ctx.world_size,
             )
         if ctx.rank < len(rng_states):
-            _restore_rng(rng_states[ctx.rank], generator)
+            restore_rng(rng_states[ctx.rank], generator)
         if ctx.is_main:
             logger.info("resumed from %s at step %d", resumed_from, step)
 
@@ -613,7 +412,7 @@ def _train(
                 else contextlib.nullcontext()
             )
             with autocast:
-                terms = _loss_terms(hooks.loss(train_model, batch, scheduler, generator))
+                terms = loss_terms(hooks.loss(train_model, batch, scheduler, generator))
             loss = terms[0][1]
             if window and [name for name, _ in terms] != term_names:
                 raise ValueError(f"the loss terms changed from {term_names} at step {step + 1}")
@@ -700,7 +499,7 @@ def _save_checkpoint(
     generator: torch.Generator,
 ) -> None:
     # Every rank's random streams travel to rank 0, the only writer.
-    rng_states = all_gather_objects(_capture_rng(generator), ctx)
+    rng_states = all_gather_objects(capture_rng(generator), ctx)
     if ctx.is_main:
         state = {
             "step": step,
@@ -713,7 +512,7 @@ def _save_checkpoint(
             "world_size": ctx.world_size,
             "config": json.loads(config.model_dump_json()),
         }
-        path = _write_checkpoint(Path(config.out_dir), step, state, config.checkpoints_to_keep)
+        path = write_checkpoint(Path(config.out_dir), step, state, config.checkpoints_to_keep)
         logger.info("saved %s", path)
     barrier(ctx)
 
@@ -729,14 +528,14 @@ def _sample(
 ) -> None:
     """Run the sample hook on rank 0 without touching the run's random streams or scheduler."""
     if ctx.is_main:
-        rng = _capture_rng(generator)
+        rng = capture_rng(generator)
         try:
             with torch.no_grad():
                 sample(
                     ema_model, copy.deepcopy(scheduler), out_dir / "samples" / f"step-{step:08d}"
                 )
         finally:
-            _restore_rng(rng, generator)
+            restore_rng(rng, generator)
     barrier(ctx)
 
 

@@ -6,7 +6,7 @@ shows it instead of the script. So the site is built into a temporary folder and
 read back:
 
 - no snippet marker (``--8<--`` in any spacing), no unrendered ``{{ ... }}`` or ``::: module``
-  directive, no Markdown table left as ``| a | b |`` text;
+  directive, no Markdown table left as ``| a | b |`` text, no TeX left as ``\\(...\\)`` text;
 - every snippet a page includes has its first and last lines of code in that page's code blocks;
 - Chromium (headless) renders the home page, the seed-examples page and the DDPM plugin page: the
   code blocks are in the rendered DOM, and a screenshot of each is written (the paths are
@@ -50,6 +50,8 @@ TEMPLATE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.S)
 DIRECTIVE = re.compile(r"^[ \t]*:::[ \t]*[\w.]+", re.M)
 TABLE_ROW = re.compile(r"^[ \t]*\|.*\|.*\|[ \t]*$", re.M)
 TABLE_RULE = re.compile(r"\|[ \t]*:?-{3,}:?[ \t]*\|")
+#: TeX that no renderer turned into math (docs/hooks/math.py writes MathML at build time).
+TEX = re.compile(r"\\\(.+?\\\)|\\\[.+?\\\]|\$\$.+?\$\$", re.S)
 
 #: The pages rendered in Chromium: the home page, the seed examples and one plugin page.
 BROWSER_PAGES = ("index.md", "seed-examples.md", "plugins/ddpm.md")
@@ -64,6 +66,7 @@ class Page:
     prose: str = ""
     blocks: list[str] = field(default_factory=list)
     inline: list[str] = field(default_factory=list)
+    formulas: int = 0
 
     @property
     def all_code(self) -> str:
@@ -84,6 +87,7 @@ class _TextReader(html.parser.HTMLParser):
         self._pre = 0
         self._inline_code = 0
         self._block: list[str] = []
+        self.formulas = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in self.SKIP:
@@ -92,6 +96,8 @@ class _TextReader(html.parser.HTMLParser):
             self._pre += 1
         elif tag == "code":
             self._inline_code += 1
+        elif tag == "math":
+            self.formulas += 1
         elif tag in {"p", "div", "li", "tr", "br", "h1", "h2", "h3", "h4", "td", "th"}:
             self.prose.append("\n")
 
@@ -121,7 +127,8 @@ def read_page(path: Path, text: str | None = None) -> Page:
     reader = _TextReader()
     reader.feed(path.read_text(encoding="utf-8") if text is None else text)
     reader.close()
-    return Page(path, html.unescape("".join(reader.prose)), reader.blocks, reader.inline)
+    prose = html.unescape("".join(reader.prose))
+    return Page(path, prose, reader.blocks, reader.inline, reader.formulas)
 
 
 def site_page(site: Path, source: Path) -> Path:
@@ -195,6 +202,8 @@ def test_no_page_shows_raw_markup(site: Path, pages: list[Page]) -> None:
             problems.append(f"{name}: unrendered template {match.group(0)[:60]!r}")
         for match in DIRECTIVE.finditer(page.prose):
             problems.append(f"{name}: unrendered directive {line_of(page.prose, match.start())!r}")
+        for match in TEX.finditer(page.prose):
+            problems.append(f"{name}: unrendered math {match.group(0)[:60]!r}")
         for pattern in (TABLE_ROW, TABLE_RULE):
             for match in pattern.finditer(page.prose):
                 problems.append(f"{name}: raw table row {line_of(page.prose, match.start())!r}")
@@ -317,6 +326,9 @@ def test_pages_render_their_code_in_chromium(
     for reference in included:
         first = snippet_lines(reference)[0]
         assert first in dom.all_code, f"{name}: the first line of {reference} is not rendered"
+    built = read_page(page)
+    assert dom.formulas == built.formulas, f"{name}: {dom.formulas} of {built.formulas} formulas"
+    assert not TEX.search(dom.prose), f"{name}: TeX left as text in the rendered DOM"
 
     with PIL.Image.open(screenshot) as image:
         pixels = np.asarray(image.convert("RGB"))

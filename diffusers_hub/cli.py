@@ -10,7 +10,7 @@ Commands::
     diffusers-hub generate PIPELINE [--model PATH_OR_REPO] [--prompt TEXT] [--steps N] [--seed S]
                            [--batch-size B] [--out FILE] [--device D]
     diffusers-hub demo [--out FILE] [--samples N] [--ddpm-steps N] [--ddim-steps N] [--ldm-steps N]
-                       [--seed S] [--device D]
+                       [--seed S] [--device D] [--threads T]
     diffusers-hub train NAME [ARGS...]
     diffusers-hub convert FORMAT [ARGS...]
     diffusers-hub PLUGIN-COMMAND ...
@@ -463,8 +463,16 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    import torch
+
     from diffusers_hub import demo
 
+    if args.threads < 0:
+        raise DiffusersHubError(
+            f"--threads must be 0 (torch's default) or more, got {args.threads}"
+        )
+    if args.threads:
+        torch.set_num_threads(args.threads)
     start = time.perf_counter()
     rows = demo.sample_rows(
         samples=args.samples,
@@ -637,6 +645,12 @@ def build_parser(*, plugin_commands: bool = True) -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     demo.add_argument("--device", help="torch device, e.g. cpu or cuda")
+    demo.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads for torch (default 1: the demo models are tiny; 0: torch's default)",
+    )
     demo.set_defaults(func=_cmd_demo)
 
     train = sub.add_parser("train", help="run a plugin's training command")

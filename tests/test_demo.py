@@ -7,6 +7,7 @@ placed where the layout says; the command prints the path and the timing once.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -41,12 +42,22 @@ def expected(name: str, **options: object) -> list[PIL.Image.Image]:
     return pipe(generator=torch.Generator().manual_seed(0), output_type="pil", **options).images
 
 
+@pytest.fixture
+def torch_threads() -> Iterator[int]:
+    """The demo command sets torch's thread count for the process: restore it afterwards."""
+    threads = torch.get_num_threads()
+    yield threads
+    torch.set_num_threads(threads)
+
+
 @pytest.mark.slow
+@pytest.mark.usefixtures("torch_threads")
 def test_demo_writes_the_three_rows_once(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "pictures" / "demo.png"
     assert main(["demo", *TOY, "--out", str(out)]) == 0
+    assert torch.get_num_threads() == 1  # the default --threads
     printed = capsys.readouterr().out
     assert printed.count(str(out)) == 1, printed
     assert re.search(
@@ -103,7 +114,11 @@ def test_demo_leaves_out_a_missing_plugin(monkeypatch: pytest.MonkeyPatch) -> No
     )
 
 
+@pytest.mark.usefixtures("torch_threads")
 def test_demo_rejects_bad_counts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--samples", "0", "--out", str(tmp_path / "d.png")]) == 1
+    out = ["--out", str(tmp_path / "d.png")]
+    assert main(["demo", "--samples", "0", *out]) == 1
     assert "--samples must be at least 1, got 0" in capsys.readouterr().err
+    assert main(["demo", "--threads", "-1", *out]) == 1
+    assert "--threads must be 0 (torch's default) or more, got -1" in capsys.readouterr().err
     assert not (tmp_path / "d.png").exists()

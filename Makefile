@@ -28,8 +28,7 @@ install-runtime: $(VENV)/.runtime
 install: $(VENV)/.dev
 
 demo: install-runtime
-	$(VENV)/bin/diffusers-hub generate ddpm --batch-size 16 --out ddpm-demo.png
-	@echo "wrote ddpm-demo.png"
+	$(VENV)/bin/diffusers-hub demo --out demo.png
 
 lint: install
 	$(VENV)/bin/ruff check .

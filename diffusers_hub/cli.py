@@ -9,6 +9,8 @@ Commands::
     diffusers-hub plugins validate PATH [--imports] [--json]
     diffusers-hub generate PIPELINE [--model PATH_OR_REPO] [--prompt TEXT] [--steps N] [--seed S]
                            [--batch-size B] [--out FILE] [--device D]
+    diffusers-hub demo [--out FILE] [--samples N] [--ddpm-steps N] [--ddim-steps N] [--ldm-steps N]
+                       [--seed S] [--device D] [--threads T]
     diffusers-hub train NAME [ARGS...]
     diffusers-hub convert FORMAT [ARGS...]
     diffusers-hub PLUGIN-COMMAND ...
@@ -45,7 +47,7 @@ if TYPE_CHECKING:
 __all__ = ["BUILTIN_COMMANDS", "build_parser", "main"]
 
 #: The commands of the core; plugins cannot take these names.
-BUILTIN_COMMANDS = ("plugins", "generate", "train", "convert")
+BUILTIN_COMMANDS = ("plugins", "generate", "demo", "train", "convert")
 
 # -- plugins list / info ----------------------------------------------------------------------------
 
@@ -438,24 +440,59 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     if args.device is not None:
         pipe = pipe.to(args.device)
     generator = torch.Generator().manual_seed(args.seed)
+    start = time.perf_counter()
     output = pipe(**_call_options(pipe, args, generator))
+    took = f"sampled in {time.perf_counter() - start:.1f} s"
     if getattr(output, "images", None) is not None:
         out = Path(args.out or f"{args.pipeline}.png")
         images = _to_pil_list(output.images)
         out.parent.mkdir(parents=True, exist_ok=True)
         image_grid(images).save(out)
-        print(f"wrote {out} ({len(images)} image{'s' if len(images) != 1 else ''})")
+        print(f"wrote {out} ({len(images)} image{'s' if len(images) != 1 else ''}, {took})")
         return 0
     if getattr(output, "audios", None) is not None:
         out = Path(args.out or f"{args.pipeline}.wav")
         out.parent.mkdir(parents=True, exist_ok=True)
         rate = int(getattr(output, "sampling_rate", 22050) or 22050)
         for path in _write_audio(output.audios, out, rate):
-            print(f"wrote {path} ({rate} Hz)")
+            print(f"wrote {path} ({rate} Hz, {took})")
         return 0
     raise DiffusersHubError(
         f"{type(pipe).__name__} returned {type(output).__name__}, which has neither .images nor .audios"
     )
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    import torch
+
+    from diffusers_hub import demo
+
+    if args.threads < 0:
+        raise DiffusersHubError(
+            f"--threads must be 0 (torch's default) or more, got {args.threads}"
+        )
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    rows = demo.sample_rows(
+        samples=args.samples,
+        ddpm_steps=args.ddpm_steps,
+        ddim_steps=args.ddim_steps,
+        ldm_steps=args.ldm_steps,
+        seed=args.seed,
+        device=args.device,
+        report=lambda line: print(line, flush=True),
+    )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    picture = demo.compose(rows)
+    picture.save(out)
+    sampling = sum(row.seconds for row in rows)
+    print(
+        f"wrote {out} ({picture.width}x{picture.height} px): {sampling:.1f} s of sampling, "
+        f"{time.perf_counter() - start:.1f} s in all"
+    )
+    return 0
 
 
 # -- train / convert --------------------------------------------------------------------------------
@@ -595,6 +632,26 @@ def build_parser(*, plugin_commands: bool = True) -> argparse.ArgumentParser:
     gen.add_argument("--out", help="output file (default: PIPELINE.png, or PIPELINE.wav for audio)")
     gen.add_argument("--device", help="torch device, e.g. cpu or cuda")
     gen.set_defaults(func=_cmd_generate)
+
+    demo = sub.add_parser(
+        "demo", help="sample DDPM, DDIM and latent diffusion from the demo weights into one PNG"
+    )
+    demo.add_argument("--out", default="demo.png", help="output PNG (default: demo.png)")
+    demo.add_argument("--samples", type=int, default=8, help="images per row (default 8)")
+    demo.add_argument("--ddpm-steps", type=int, default=250, help="DDPM steps (default 250)")
+    demo.add_argument("--ddim-steps", type=int, default=50, help="DDIM steps (default 50)")
+    demo.add_argument(
+        "--ldm-steps", type=int, default=50, help="latent-diffusion DDIM steps (default 50)"
+    )
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    demo.add_argument("--device", help="torch device, e.g. cpu or cuda")
+    demo.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads for torch (default 1: the demo models are tiny; 0: torch's default)",
+    )
+    demo.set_defaults(func=_cmd_demo)
 
     train = sub.add_parser("train", help="run a plugin's training command")
     train.add_argument("name", help="trainer name (see the plugins' docs)")

@@ -279,7 +279,9 @@ def test_generate_image_grid_from_demo_weights(
     out = tmp_path / "out" / "grid.png"
     args = ["generate", "FakeImagePipeline", "--steps", "2", "--seed", "7", "--out", str(out)]
     assert main([*args, "--batch-size", "4"]) == 0
-    assert f"wrote {out} (4 images)" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"wrote {out} (4 images, sampled in "), printed
+    assert printed.count(str(out)) == 1
     with Image.open(out) as grid:
         assert grid.size == (17, 17)  # 2 x 2 grid of 8 px images, 1 px gap
         first = grid.copy()

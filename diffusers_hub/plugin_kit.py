@@ -38,13 +38,27 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from diffusers_hub._version import PLUGIN_API_VERSION, __version__
-from diffusers_hub.errors import DiffusersHubError
+from diffusers_hub.errors import DiffusersHubError, RegistryError
+from diffusers_hub.registry._scan import (
+    API_GROUP,
+    GROUPS,
+    HOOKS_GROUP,
+    KIND_OF_GROUP,
+    NAME_RE,
+    Kind,
+    canonical,
+    check_kind,
+    first_party_extras,
+    names_of,
+    package_roots,
+    read_toml,
+)
 
 __all__ = [
     "KIND_MODULES",
@@ -90,9 +104,9 @@ _KIND_DEPENDENCIES: Mapping[str, tuple[str, ...]] = {
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _SHORT_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
-_REGISTRY_NAME = re.compile(r"^[^\s/]+$")
-_MODULE_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-_OBJECT_PATH = _MODULE_PATH
+_IDENTIFIERS = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
+_MODULE_PATH = re.compile(rf"^{_IDENTIFIERS}$")
+_OBJECT_REFERENCE = re.compile(rf"^{_IDENTIFIERS}\s*:\s*{_IDENTIFIERS}$")
 _DIST_PREFIX = "diffusers-hub-"
 
 
@@ -100,30 +114,17 @@ class PluginKitError(DiffusersHubError, ValueError):
     """A plugin name, kind, template or destination that ``plugins new`` cannot use."""
 
 
-# -- names ------------------------------------------------------------------------------------------
-
-
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def _reserved_names() -> dict[str, str]:
-    """Names reserved for first-party plugins -> the distribution reserving them (metadata only)."""
+def _owner(name: str) -> str | None:
+    """The first-party distribution reserving ``name`` (metadata only), or ``None``."""
     from diffusers_hub import registry
 
-    reserved = {
-        name: f"diffusers-hub-{extra}"
-        for name, (extra, _) in registry.KNOWN_FIRST_PARTY_NAMES.items()
-    }
     try:
-        entries = registry.default().list()
+        return registry.default().owner(name)
     except DiffusersHubError:  # a broken environment must not stop validation
-        entries = []
-    for entry in entries:
-        if entry.first_party:
-            for name in entry.names:
-                reserved.setdefault(name, entry.distribution)
-    return reserved
+        return None
+
+
+# -- names ------------------------------------------------------------------------------------------
 
 
 def plugin_names(name: str, kind: str = "scheduler") -> dict[str, str]:
@@ -149,7 +150,7 @@ def plugin_names(name: str, kind: str = "scheduler") -> dict[str, str]:
         )
     # CamelCase -> dashes ("MySolver" -> "my-solver", "DPMSolver" -> "dpm-solver")
     spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", name.strip())
-    short = _canonical(spaced.replace(" ", "-"))
+    short = canonical(spaced.replace(" ", "-"))
     short = short.removeprefix(_DIST_PREFIX)
     if not _SHORT_NAME.match(short):
         raise PluginKitError(
@@ -161,19 +162,17 @@ def plugin_names(name: str, kind: str = "scheduler") -> dict[str, str]:
     suffix = _CLASS_SUFFIX[kind]
     class_name = camel if camel.endswith(suffix) else camel + suffix
     distribution = _DIST_PREFIX + short
-    from diffusers_hub.registry import FIRST_PARTY_DISTRIBUTIONS
-
-    if distribution in FIRST_PARTY_DISTRIBUTIONS:
+    if distribution in first_party_extras():
         raise PluginKitError(
             f"the plugin name {short!r} is taken: {distribution} is a first-party plugin; "
             "choose another name"
         )
-    reserved = _reserved_names()
     for candidate in (short, class_name):
-        if candidate in reserved:
+        owner = _owner(candidate)
+        if owner is not None:
             raise PluginKitError(
-                f"the name {candidate!r} is reserved for the first-party plugin "
-                f"{reserved[candidate]}; choose another plugin name"
+                f"the name {candidate!r} is reserved for the first-party plugin {owner}; "
+                "choose another plugin name"
             )
     return {
         "name": short,
@@ -243,17 +242,9 @@ def _version_range() -> dict[str, str]:
 
 
 def _entry_points_toml(names: Mapping[str, str]) -> str:
-    group = {
-        "scheduler": "diffusers_hub.schedulers",
-        "model": "diffusers_hub.models",
-        "pipeline": "diffusers_hub.pipelines",
-        "processor": "diffusers_hub.processors",
-    }[names["kind"]]
     value = f"{names['package']}.{names['module']}:{names['class_name']}"
     return (
-        f'[project.entry-points."{group}"]\n'
-        f'{names["name"]} = "{value}"\n'
-        f'{names["class_name"]} = "{value}"'
+        f'[project.entry-points."{GROUPS[check_kind(names["kind"])]}"]\n{names["name"]} = "{value}"'
     )
 
 
@@ -289,12 +280,7 @@ def template_variables(
         "dependencies": ",\n    ".join(json.dumps(d) for d in deps),
         "plugin_api": str(PLUGIN_API_VERSION),
         "entry_points": _entry_points_toml(names),
-        "group": {
-            "scheduler": "diffusers_hub.schedulers",
-            "model": "diffusers_hub.models",
-            "pipeline": "diffusers_hub.pipelines",
-            "processor": "diffusers_hub.processors",
-        }[kind],
+        "group": GROUPS[check_kind(kind)],
     }
 
 
@@ -391,29 +377,6 @@ class Finding:
         return f"{self.level}: [{self.code}] {self.message}{where}"
 
 
-def _load_toml(file: Path) -> tuple[dict[str, Any] | None, str | None]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
-    try:
-        return tomllib.loads(file.read_text(encoding="utf-8")), None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        return None, str(exc)
-
-
-def _package_roots(folder: Path, data: Mapping[str, Any]) -> list[Path]:
-    roots = [folder, folder / "src"]
-    tool = data.get("tool")
-    setuptools_cfg = tool.get("setuptools", {}) if isinstance(tool, dict) else {}
-    packages = setuptools_cfg.get("packages", {}) if isinstance(setuptools_cfg, dict) else {}
-    find = packages.get("find", {}) if isinstance(packages, dict) else {}
-    where = find.get("where") if isinstance(find, dict) else None
-    if isinstance(where, list):
-        roots = [folder / str(w) for w in where] + roots
-    return roots
-
-
 def _module_file(roots: Iterable[Path], module: str) -> Path | None:
     parts = module.split(".")
     for root in roots:
@@ -424,12 +387,252 @@ def _module_file(roots: Iterable[Path], module: str) -> Path | None:
     return None
 
 
-@dataclass
-class _Component:
-    kind: str
-    group: str
+class _Declared(NamedTuple):
+    """One component entry point of a plugin's ``pyproject.toml``."""
+
+    kind: Kind
+    name: str
     value: str
-    names: list[str]
+
+    @property
+    def where(self) -> str:
+        return f'[project.entry-points."{GROUPS[self.kind]}"] {self.name}'
+
+
+@dataclass
+class _Plugin:
+    """What validation reads from a plugin's ``pyproject.toml``."""
+
+    file: Path
+    data: dict[str, Any]
+    name: str = "<unnamed>"
+    components: list[_Declared] = field(default_factory=list)
+    api: list[tuple[str, str]] = field(default_factory=list)  # (version, package)
+    hooks: list[tuple[str, str]] = field(default_factory=list)  # (name, module)
+    declared: int = 0  # component entry points, malformed ones included
+
+    @property
+    def first_party(self) -> bool:
+        return canonical(self.name) in first_party_extras()
+
+    @property
+    def modules(self) -> set[str]:
+        return {c.value.partition(":")[0] for c in self.components} | {m for _, m in self.hooks}
+
+
+def _error(code: str, message: str, where: str = "") -> Finding:
+    return Finding("error", code, message, where)
+
+
+def _warning(code: str, message: str, where: str = "") -> Finding:
+    return Finding("warning", code, message, where)
+
+
+def _read_plugin(file: Path) -> tuple[_Plugin | None, list[Finding]]:
+    """Parse ``file``: ``[project]`` name, version and dependencies, and every entry point."""
+    try:
+        data = read_toml(file)
+    except RegistryError as exc:
+        return None, [_error("pyproject", str(exc), str(file))]
+    project = data.get("project")
+    if not isinstance(project, dict):
+        return None, [_error("pyproject", "no [project] table", str(file))]
+    plugin = _Plugin(file, data)
+    findings: list[Finding] = []
+    if isinstance(project.get("name"), str) and project["name"]:
+        plugin.name = project["name"]
+    else:
+        findings.append(_error("pyproject", "[project] has no 'name'", str(file)))
+    if not isinstance(project.get("version"), str) and "version" not in project.get("dynamic", []):
+        findings.append(
+            _error("pyproject", "[project] has no 'version' (nor a dynamic one)", str(file))
+        )
+    if plugin.first_party:
+        findings.append(
+            _warning(
+                "first-party",
+                f"{plugin.name} is a first-party plugin: reserved-name checks skipped (a "
+                "third-party plugin must not use this distribution name)",
+                str(file),
+            )
+        )
+    deps = project.get("dependencies", [])
+    if not isinstance(deps, list) or not any(
+        isinstance(d, str)
+        and canonical(re.split(r"[\s\[<>=!~;]", d, maxsplit=1)[0]) == "diffusers-hub"
+        for d in deps
+    ):
+        findings.append(
+            _warning(
+                "dependencies",
+                "[project] dependencies do not name diffusers-hub; add "
+                f'"diffusers-hub>={__version__.rsplit(".", 1)[0]}" so that pip installs the core',
+                str(file),
+            )
+        )
+    groups = project.get("entry-points", {})
+    if not isinstance(groups, dict):
+        return None, [
+            *findings,
+            _error("pyproject", "[project.entry-points] must be a table", str(file)),
+        ]
+    for group, table in groups.items():
+        if str(group).startswith("diffusers_hub."):
+            findings += _read_group(plugin, str(group), table)
+    return plugin, findings
+
+
+def _read_group(plugin: _Plugin, group: str, table: object) -> list[Finding]:
+    """Read one ``diffusers_hub.*`` entry-point table into ``plugin``; malformed entries are
+    findings."""
+    where_group = f'[project.entry-points."{group}"]'
+    known = sorted({*GROUPS.values(), API_GROUP, HOOKS_GROUP})
+    if group not in known:
+        close = [g for g in known if g.rstrip("s") == group.rstrip("s")]
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        message = f"unknown entry-point group {group!r}{hint}; known groups: {', '.join(known)}"
+        return [_error("group", message, where_group)]
+    if not isinstance(table, dict):
+        return [_error("pyproject", f"{where_group} must be a table", where_group)]
+    findings: list[Finding] = []
+    plugin.declared += len(table) if group in KIND_OF_GROUP else 0
+    for name, raw in table.items():
+        where = f"{where_group} {name}"
+        value = raw.strip() if isinstance(raw, str) else None
+        if value is None:
+            findings.append(
+                _error("entry-point", f"the value must be a string, not {raw!r}", where)
+            )
+        elif group == API_GROUP:
+            plugin.api.append((str(name), value))
+            if not _MODULE_PATH.match(value):
+                message = (
+                    f"the plugin-API declaration must name the plugin's package, not {value!r}"
+                )
+                findings.append(_error("api-version", message, where))
+        elif group == HOOKS_GROUP:
+            if _MODULE_PATH.match(value):
+                plugin.hooks.append((str(name), value))
+            else:
+                message = f"a hook entry point names a module ('my_plugin.hooks'), not {value!r}"
+                findings.append(_error("entry-point", message, where))
+        elif not _OBJECT_REFERENCE.match(value):
+            findings.append(
+                _error(
+                    "entry-point",
+                    f"{value!r} is not of the form 'module:Object' "
+                    "(e.g. 'my_plugin.scheduler:MyScheduler')",
+                    where,
+                )
+            )
+        elif not NAME_RE.match(str(name)):
+            message = f"invalid registry name {name!r}: names contain neither spaces nor '/'"
+            findings.append(_error("name", message, where))
+        else:
+            value = re.sub(r"\s*:\s*", ":", value)
+            plugin.components.append(_Declared(KIND_OF_GROUP[group], str(name), value))
+    return findings
+
+
+def _check_components(plugin: _Plugin) -> list[Finding]:
+    """At least one component; one entry point per component; one object per name and kind;
+    a short lowercase name for each."""
+    if not plugin.declared and not plugin.hooks:
+        groups = ", ".join(GROUPS.values())
+        message = f"no component entry points: declare at least one of the groups {groups}"
+        return [_error("no-components", message, str(plugin.file))]
+    findings: list[Finding] = []
+    seen: dict[tuple[Kind, str], _Declared] = {}
+    for comp in plugin.components:
+        for name in names_of(comp.value, comp.name):
+            other = seen.setdefault((comp.kind, name), comp)
+            if other.value != comp.value:
+                message = (
+                    f"the {comp.kind} name {name!r} points at both {other.value} and {comp.value}"
+                )
+                findings.append(_error("name", message, comp.where))
+            elif other is not comp:
+                message = (
+                    f"{comp.value} is registered twice ({other.name}, {comp.name}): declare one "
+                    "entry point per component, under its short name (the class name after the "
+                    "colon is a registry name already)"
+                )
+                findings.append(_error("name", message, comp.where))
+        if not _SHORT_NAME.match(comp.name):
+            message = (
+                f"{comp.value} is registered as {comp.name!r}, not under a short lowercase name "
+                "(like 'my-solver'): it is the name people type; the class name after the colon "
+                "is a registry name already"
+            )
+            findings.append(_warning("name", message, comp.where))
+    return findings
+
+
+def _check_api(plugin: _Plugin) -> list[Finding]:
+    """The plugin-API declaration: present, this core's, naming the plugin's own package."""
+    current = str(PLUGIN_API_VERSION)
+    where = f'[project.entry-points."{API_GROUP}"]'
+    versions = [v for v, _ in plugin.api]
+    if not versions:
+        package = canonical(plugin.name).replace("-", "_")
+        message = (
+            "no plugin-API declaration, so the registry will never load this plugin; add "
+            f'{where} "{current}" = "{package}"'
+        )
+        return [_error("api-version", message, str(plugin.file))]
+    findings: list[Finding] = []
+    if current not in versions:
+        message = (
+            f"the plugin targets plugin API {', '.join(versions)}, but this diffusers-hub "
+            f"{__version__} implements plugin API {current}; port it to API {current} and "
+            f'declare "{current}" = "<package>"'
+        )
+        findings.append(_error("api-version", message, where))
+    tops = {m.split(".", 1)[0] for m in plugin.modules}
+    for _, package in plugin.api:
+        if _MODULE_PATH.match(package) and tops and package.split(".")[0] not in tops:
+            message = (
+                f"the plugin-API declaration names {package!r}, which none of the entry points "
+                f"uses ({', '.join(sorted(tops))}); name the plugin's own package"
+            )
+            findings.append(_warning("api-version", message, where))
+    return findings
+
+
+def _check_reserved(plugin: _Plugin) -> list[Finding]:
+    """No name of a third-party plugin is reserved for a first-party one."""
+    findings: list[Finding] = []
+    for comp in [] if plugin.first_party else plugin.components:
+        for name in names_of(comp.value, comp.name):
+            owner = _owner(name)
+            if owner is not None:
+                message = (
+                    f"the {comp.kind} name {name!r} is reserved for the first-party plugin "
+                    f"{owner}: the registry ignores it (the component is reachable only as "
+                    f"'{plugin.name}/{name}'); choose another name"
+                )
+                findings.append(_error("reserved-name", message, comp.where))
+    return findings
+
+
+def _check_files(plugin: _Plugin) -> list[Finding]:
+    """The packages and modules that the entry points name exist on disk."""
+    roots = package_roots(plugin.file.parent, plugin.data)
+    findings: list[Finding] = []
+    folder = str(plugin.file.parent)
+    for top in sorted({m.split(".", 1)[0] for m in plugin.modules}):
+        if _module_file(roots, top) is None:
+            message = (
+                f"the package {top!r} named by the entry points is not in the project folder, "
+                "src/ or [tool.setuptools.packages.find] where"
+            )
+            findings.append(_error("package-missing", message, folder))
+    for module in sorted(plugin.modules):
+        top = module.split(".", 1)[0]
+        if _module_file(roots, top) is not None and _module_file(roots, module) is None:
+            message = f"the module {module!r} named by an entry point does not exist"
+            findings.append(_error("module-missing", message, folder))
+    return findings
 
 
 def validate_plugin(path: str | os.PathLike[str], imports: bool = False) -> list[Finding]:
@@ -437,11 +640,10 @@ def validate_plugin(path: str | os.PathLike[str], imports: bool = False) -> list
 
     Without importing anything: ``pyproject.toml`` parses and has ``[project] name`` and
     ``version``; every ``diffusers_hub.*`` group is known; component entry points read
-    ``name = "module:Object"`` with a valid name; the plugin API is declared
-    (``[project.entry-points."diffusers_hub.plugin_api"] "1" = "<package>"``) and compatible with
-    this core (:data:`diffusers_hub.PLUGIN_API_VERSION`); no name or distribution name is
-    reserved for a first-party plugin; one name does not point at two objects of one kind; the
-    package folders and modules named exist.
+    ``name = "module:Object"``, one per component, under a valid short name; the plugin API is
+    declared (``[project.entry-points."diffusers_hub.plugin_api"] "1" = "<package>"``) and
+    compatible with this core; no name is reserved for a first-party plugin; the package
+    folders and modules named exist.
 
     With ``imports=True`` (only when the checks above found no error): the package folder is
     put on ``sys.path``, each object is imported and checked against its kind's protocol, and
@@ -455,267 +657,46 @@ def validate_plugin(path: str | os.PathLike[str], imports: bool = False) -> list
         The findings, errors and warnings; no finding with level ``"error"`` means the plugin is
         valid.
     """
-    from diffusers_hub import registry
-
-    file = Path(path)
-    if file.is_dir():
-        file = file / "pyproject.toml"
-    findings: list[Finding] = []
-
-    def error(code: str, message: str, where: str = "") -> None:
-        findings.append(Finding("error", code, message, where))
-
-    def warning(code: str, message: str, where: str = "") -> None:
-        findings.append(Finding("warning", code, message, where))
-
-    if not file.is_file():
-        error("pyproject", f"{file}: no such file; a plugin is a project with a pyproject.toml")
+    file = Path(path) / "pyproject.toml" if Path(path).is_dir() else Path(path)
+    plugin, findings = _read_plugin(file)
+    if plugin is None:
         return findings
-    data, parse_error = _load_toml(file)
-    if data is None:
-        error("pyproject", f"{file}: not valid TOML: {parse_error}", str(file))
-        return findings
-    project = data.get("project")
-    if not isinstance(project, dict):
-        error("pyproject", "no [project] table", str(file))
-        return findings
-    dist_name = project.get("name")
-    if not isinstance(dist_name, str) or not dist_name:
-        error("pyproject", "[project] has no 'name'", str(file))
-        dist_name = "<unnamed>"
-    if not isinstance(project.get("version"), str) and "version" not in project.get("dynamic", []):
-        error("pyproject", "[project] has no 'version' (nor a dynamic one)", str(file))
-    dist_key = _canonical(dist_name)
-    if dist_key in registry.FIRST_PARTY_DISTRIBUTIONS:
-        warning(
-            "first-party",
-            f"{dist_name} is a first-party plugin: reserved-name checks skipped (a third-party "
-            "plugin must not use this distribution name)",
-            str(file),
-        )
-        first_party = True
-    else:
-        first_party = False
-    deps = project.get("dependencies", [])
-    if not isinstance(deps, list) or not any(
-        isinstance(d, str)
-        and _canonical(re.split(r"[\s\[<>=!~;]", d, maxsplit=1)[0]) == "diffusers-hub"
-        for d in deps
-    ):
-        warning(
-            "dependencies",
-            "[project] dependencies do not name diffusers-hub; add "
-            f'"diffusers-hub>={__version__.rsplit(".", 1)[0]}" so that pip installs the core',
-            str(file),
-        )
-    groups = project.get("entry-points", {})
-    if not isinstance(groups, dict):
-        error("pyproject", "[project.entry-points] must be a table", str(file))
-        return findings
-    known_groups = {*registry.GROUPS.values(), registry.API_GROUP, registry.HOOKS_GROUP}
-    kind_of_group = {group: kind for kind, group in registry.GROUPS.items()}
-    components: dict[tuple[str, str], _Component] = {}
-    api_versions: list[str] = []
-    api_packages: list[str] = []
-    hook_modules: list[tuple[str, str]] = []
-    modules: set[str] = set()
-    for group, table in groups.items():
-        if not str(group).startswith("diffusers_hub."):
-            continue
-        where_group = f'[project.entry-points."{group}"]'
-        if group not in known_groups:
-            close = [g for g in sorted(known_groups) if g.rstrip("s") == str(group).rstrip("s")]
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            error(
-                "group",
-                f"unknown entry-point group {group!r}{hint}; known groups: "
-                f"{', '.join(sorted(known_groups))}",
-                where_group,
-            )
-            continue
-        if not isinstance(table, dict):
-            error("pyproject", f"{where_group} must be a table", where_group)
-            continue
-        for ep_name, value in table.items():
-            where = f"{where_group} {ep_name}"
-            if not isinstance(value, str):
-                error("entry-point", f"the value must be a string, not {value!r}", where)
-                continue
-            value = value.strip()
-            if group == registry.API_GROUP:
-                api_versions.append(str(ep_name))
-                api_packages.append(value)
-                if not _MODULE_PATH.match(value):
-                    error(
-                        "api-version",
-                        f"the plugin-API declaration must name the plugin's package, not {value!r}",
-                        where,
-                    )
-                continue
-            if group == registry.HOOKS_GROUP:
-                if not _MODULE_PATH.match(value):
-                    error(
-                        "entry-point",
-                        f"a hook entry point names a module ('my_plugin.hooks'), not {value!r}",
-                        where,
-                    )
-                    continue
-                hook_modules.append((str(ep_name), value))
-                modules.add(value)
-                continue
-            module, sep, obj = value.partition(":")
-            module, obj = module.strip(), obj.strip()
-            if not sep or not _MODULE_PATH.match(module) or not _OBJECT_PATH.match(obj):
-                error(
-                    "entry-point",
-                    f"{value!r} is not of the form 'module:Object' "
-                    "(e.g. 'my_plugin.scheduler:MyScheduler')",
-                    where,
-                )
-                continue
-            if not _REGISTRY_NAME.match(str(ep_name)):
-                error(
-                    "name",
-                    f"invalid registry name {ep_name!r}: names contain neither spaces nor '/'",
-                    where,
-                )
-                continue
-            kind = kind_of_group[group]
-            modules.add(module)
-            key = (kind, f"{module}:{obj}")
-            comp = components.setdefault(key, _Component(kind, group, f"{module}:{obj}", []))
-            comp.names.append(str(ep_name))
-    # one name, two objects of one kind
-    seen: dict[tuple[str, str], str] = {}
-    for comp in components.values():
-        for ep_name in comp.names:
-            other = seen.setdefault((comp.kind, ep_name), comp.value)
-            if other != comp.value:
-                error(
-                    "name",
-                    f"the {comp.kind} name {ep_name!r} points at both {other} and {comp.value}",
-                    f'[project.entry-points."{comp.group}"] {ep_name}',
-                )
-    if not components and not hook_modules:
-        error(
-            "no-components",
-            "no component entry points: declare at least one of the groups "
-            f"{', '.join(registry.GROUPS.values())}",
-            str(file),
-        )
-    # plugin API
-    current = str(PLUGIN_API_VERSION)
-    if not api_versions:
-        package = dist_key.replace("-", "_")
-        error(
-            "api-version",
-            "no plugin-API declaration, so the registry will never load this plugin; add "
-            f'[project.entry-points."{registry.API_GROUP}"] "{current}" = "{package}"',
-            str(file),
-        )
-    elif current not in api_versions:
-        error(
-            "api-version",
-            f"the plugin targets plugin API {', '.join(api_versions)}, but this diffusers-hub "
-            f"{__version__} implements plugin API {current}; port it to API {current} and "
-            f'declare "{current}" = "<package>"',
-            f'[project.entry-points."{registry.API_GROUP}"]',
-        )
-    top_modules = {m.split(".", 1)[0] for m in modules}
-    for package in api_packages:
-        if _MODULE_PATH.match(package) and top_modules and package.split(".")[0] not in top_modules:
-            warning(
-                "api-version",
-                f"the plugin-API declaration names {package!r}, which none of the entry points "
-                f"uses ({', '.join(sorted(top_modules))}); name the plugin's own package",
-                f'[project.entry-points."{registry.API_GROUP}"]',
-            )
-    # reserved names
-    if not first_party:
-        reserved = _reserved_names()
-        for comp in components.values():
-            for ep_name in comp.names:
-                if ep_name in reserved:
-                    error(
-                        "reserved-name",
-                        f"the {comp.kind} name {ep_name!r} is reserved for the first-party plugin "
-                        f"{reserved[ep_name]}: the registry ignores it (the component is reachable "
-                        f"only as '{dist_name}/{ep_name}'); choose another name",
-                        f'[project.entry-points."{comp.group}"] {ep_name}',
-                    )
-    for comp in components.values():
-        if not any(re.match(r"^[a-z0-9][a-z0-9-]*$", n) for n in comp.names):
-            warning(
-                "name",
-                f"{comp.value} has no short lowercase name (like 'my-solver'); add one next to "
-                f"the class name ({', '.join(comp.names)}): it is the name people type",
-                f'[project.entry-points."{comp.group}"]',
-            )
-    # packages and modules on disk
-    roots = _package_roots(file.parent, data)
-    for top in sorted(top_modules):
-        if _module_file(roots, top) is None:
-            error(
-                "package-missing",
-                f"the package {top!r} named by the entry points is not in the project folder, "
-                "src/ or [tool.setuptools.packages.find] where",
-                str(file.parent),
-            )
-    for module in sorted(modules):
-        top = module.split(".", 1)[0]
-        if _module_file(roots, top) is not None and _module_file(roots, module) is None:
-            error(
-                "module-missing",
-                f"the module {module!r} named by an entry point does not exist",
-                str(file.parent),
-            )
+    for check in (_check_components, _check_api, _check_reserved, _check_files):
+        findings += check(plugin)
     if imports and not any(f.level == "error" for f in findings):
-        findings.extend(_validate_imports(file, components.values(), hook_modules, roots))
+        findings += _validate_imports(plugin)
     return findings
 
 
-def _validate_imports(
-    file: Path,
-    components: Iterable[_Component],
-    hook_modules: list[tuple[str, str]],
-    roots: list[Path],
-) -> list[Finding]:
-    from diffusers_hub.errors import RegistryError
+def _validate_imports(plugin: _Plugin) -> list[Finding]:
+    """Import every component (checking its protocol) and every hook module (in a fresh
+    interpreter, checking that it does not import torch)."""
     from diffusers_hub.protocols import missing_members
     from diffusers_hub.registry import Registry
 
-    findings: list[Finding] = []
     try:
-        Registry(path=[]).load_plugin_from_pyproject(file)  # puts the package folder on sys.path
+        Registry(path=[]).load_plugin_from_pyproject(plugin.file)  # puts the package on sys.path
     except RegistryError as exc:
-        findings.append(Finding("error", "import", str(exc), str(file)))
-        return findings
+        return [_error("import", str(exc), str(plugin.file))]
     importlib.invalidate_caches()
-    for comp in components:
-        module_name, _, attr = comp.value.partition(":")
-        where = f"{comp.kind} {comp.names[0]} ({comp.value})"
+    findings: list[Finding] = []
+    for comp in plugin.components:
+        where = f"{comp.kind} {comp.name} ({comp.value})"
         try:
-            obj: Any = importlib.import_module(module_name)
-            for part in attr.split("."):
-                obj = getattr(obj, part)
+            obj = importlib.metadata.EntryPoint(comp.name, comp.value, GROUPS[comp.kind]).load()
         except Exception as exc:
-            findings.append(
-                Finding("error", "import", f"import failed: {type(exc).__name__}: {exc}", where)
-            )
+            findings.append(_error("import", f"import failed: {type(exc).__name__}: {exc}", where))
             continue
         missing = missing_members(comp.kind, obj)
         if missing:
-            findings.append(
-                Finding(
-                    "error",
-                    "protocol",
-                    f"{obj!r} is not a valid {comp.kind}: it lacks {', '.join(missing)} of the "
-                    f"{comp.kind.capitalize()} protocol (diffusers_hub.protocols)",
-                    where,
-                )
+            message = (
+                f"{obj!r} is not a valid {comp.kind}: it lacks {', '.join(missing)} of the "
+                f"{comp.kind.capitalize()} protocol (diffusers_hub.protocols)"
             )
-    for ep_name, module in hook_modules:
-        findings.extend(_check_hook_module(ep_name, module, [str(r) for r in roots if r.is_dir()]))
+            findings.append(_error("protocol", message, where))
+    roots = [str(r) for r in package_roots(plugin.file.parent, plugin.data) if r.is_dir()]
+    for ep_name, module in plugin.hooks:
+        findings.extend(_check_hook_module(ep_name, module, roots))
     return findings
 
 
@@ -731,33 +712,45 @@ else:
 """
 
 
-def _check_hook_module(ep_name: str, module: str, roots: list[str]) -> list[Finding]:
-    where = f"hooks {ep_name} ({module})"
+def run_probe(
+    code: str, argument: str, *, roots: Sequence[str] = (), timeout: float = 120.0
+) -> dict[str, Any]:
+    """Run ``code`` in a fresh interpreter (``sys.argv[1]`` is ``argument``; ``roots`` go first on
+    its path; strict mode off) and return the JSON object its last output line prints.
+
+    Returns:
+        That object, or ``{"probe_error": "..."}`` when the process timed out or printed none.
+    """
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([*roots, *(p for p in sys.path if p)])
     env.pop("DIFFUSERS_HUB_STRICT", None)
+    command = [sys.executable, "-c", code, argument]
     try:
         proc = subprocess.run(
-            [sys.executable, "-c", _HOOK_PROBE, module],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=False,
+            command, capture_output=True, text=True, env=env, timeout=timeout, check=False
         )
-        result = json.loads(proc.stdout.strip().splitlines()[-1])
-    except (subprocess.TimeoutExpired, IndexError, json.JSONDecodeError) as exc:
-        return [Finding("error", "hooks", f"could not import the hook module: {exc}", where)]
+    except subprocess.TimeoutExpired:
+        return {"probe_error": f"importing took longer than {timeout:.0f} s"}
+    try:
+        result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"probe_error": f"the probe process failed: {tail}"}
+    return result
+
+
+def _check_hook_module(ep_name: str, module: str, roots: list[str]) -> list[Finding]:
+    where = f"hooks {ep_name} ({module})"
+    result = run_probe(_HOOK_PROBE, module, roots=roots)
+    if "probe_error" in result:
+        message = f"could not import the hook module: {result['probe_error']}"
+        return [_error("hooks", message, where)]
     if "error" in result:
-        return [Finding("error", "hooks", f"import failed: {result['error']}", where)]
+        return [_error("hooks", f"import failed: {result['error']}", where)]
     if result.get("torch"):
-        return [
-            Finding(
-                "warning",
-                "hooks",
-                "the hook module imports torch at import time; keep hook modules import-light "
-                "(import heavy modules inside the hook functions)",
-                where,
-            )
-        ]
+        message = (
+            "the hook module imports torch at import time; keep hook modules import-light "
+            "(import heavy modules inside the hook functions)"
+        )
+        return [_warning("hooks", message, where)]
     return []

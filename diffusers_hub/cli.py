@@ -169,7 +169,7 @@ print(json.dumps(result))
 
 
 def _probe(name: str, timeout: float) -> dict[str, Any]:
-    from diffusers_hub.plugin_kit import run_probe
+    from diffusers_hub.plugin_check import run_probe
 
     start = time.perf_counter()
     result = run_probe(_DOCTOR_PROBE, name, timeout=timeout)

@@ -29,7 +29,6 @@ import importlib
 import json
 import math
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -87,9 +86,14 @@ def _cmd_plugins_list(args: argparse.Namespace) -> int:
         print("\n* third-party plugin")
     if hidden:
         print(
-            f"\n{hidden} broken or incompatible entr{'y' if hidden == 1 else 'ies'} hidden: "
-            "`diffusers-hub plugins list --all` shows them, `diffusers-hub plugins doctor` explains"
+            f"\nhidden, {hidden} broken or incompatible entr{'y' if hidden == 1 else 'ies'} "
+            "(`diffusers-hub plugins list --all` shows them, `diffusers-hub plugins doctor` "
+            "explains):"
         )
+        for e in entries:
+            if e.status in ("broken", "incompatible"):
+                reason = (e.error or e.status).split("; ", 1)[0]
+                print(f"  {e.distribution}  {e.kind} {e.name}  {e.status}: {reason}")
     return 0
 
 
@@ -167,27 +171,12 @@ print(json.dumps(result))
 
 
 def _probe(name: str, timeout: float) -> dict[str, Any]:
-    env = dict(os.environ)
-    env.pop("DIFFUSERS_HUB_STRICT", None)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    from diffusers_hub.plugin_check import run_probe
+
     start = time.perf_counter()
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-c", _DOCTOR_PROBE, name],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return {"distribution": name, "errors": [f"importing took longer than {timeout:.0f} s"]}
-    lines = proc.stdout.strip().splitlines()
-    try:
-        result: dict[str, Any] = json.loads(lines[-1])
-    except (IndexError, json.JSONDecodeError):
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        result = {"distribution": name, "errors": [f"the probe process failed: {tail}"]}
+    result = run_probe(_DOCTOR_PROBE, name, timeout=timeout)
+    if "probe_error" in result:
+        return {"distribution": name, "errors": [result["probe_error"]]}
     result["wall_s"] = time.perf_counter() - start
     return result
 
@@ -536,12 +525,16 @@ def _add_plugin_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
     except DiffusersHubError as exc:
         print(f"warning: plugin commands unavailable: {exc}", file=sys.stderr)
         return
-    for impl in reversed(pm.hook.diffusers_hub_add_commands.get_hookimpls()):
+    plugins = pm.list_name_plugin()  # registration order
+    for name, plugin in plugins:
+        # one plugin at a time, so that a failing plugin costs only its own commands
+        others = [p for _, p in plugins if p is not plugin]
+        add = pm.subset_hook_caller("diffusers_hub_add_commands", remove_plugins=others)
         try:
-            impl.function(subparsers=subparsers)
+            add(subparsers=subparsers)
         except Exception as exc:
             print(
-                f"warning: the commands of plugin {impl.plugin_name} were not added: "
+                f"warning: the commands of plugin {name} were not added: "
                 f"{type(exc).__name__}: {exc}",
                 file=sys.stderr,
             )

@@ -32,7 +32,7 @@ from pydantic import Field
 
 from diffusers_hub import schedules
 from diffusers_hub.config import ComponentConfig, ConfigMixin
-from diffusers_hub.noise import randn_tensor
+from diffusers_hub.noise import GeneratorLike
 
 __all__ = [
     "ArrayLike",
@@ -41,8 +41,6 @@ __all__ = [
     "SchedulerMixin",
     "SchedulerOutput",
     "as_tensor",
-    "draw_noise",
-    "step_noise",
     "restore_type",
     "timestep_to_int",
 ]
@@ -53,8 +51,6 @@ S = TypeVar("S", bound="SchedulerMixin")
 
 #: A sample: a torch tensor or a numpy array (returned as the same type).
 ArrayLike = torch.Tensor | npt.NDArray[Any]
-#: A noise source: a torch generator, a list of them (one per batch item), or a numpy generator.
-GeneratorLike = torch.Generator | list[torch.Generator] | np.random.Generator | None
 
 
 class SchedulerConfig(ComponentConfig):
@@ -150,7 +146,7 @@ class SchedulerOutput:
 
 
 # --------------------------------------------------------------------------------------------------
-# Boundary helpers (numpy <-> torch, timesteps, noise)
+# Boundary helpers (numpy <-> torch, timesteps)
 # --------------------------------------------------------------------------------------------------
 
 
@@ -186,39 +182,6 @@ def timestep_to_int(timestep: int | float | torch.Tensor | np.integer[Any] | np.
     if as_int != value:
         raise ValueError(f"timestep must be an integer, got {value!r}")
     return as_int
-
-
-def draw_noise(
-    shape: tuple[int, ...],
-    generator: GeneratorLike,
-    like: torch.Tensor,
-) -> torch.Tensor:
-    """Standard normal noise shaped ``shape`` with ``like``'s dtype and device.
-
-    A torch generator draws on its own device (:func:`diffusers_hub.noise.randn_tensor`), so a
-    CPU generator gives the same noise on every device; a numpy generator draws float64 noise on
-    the CPU.
-    """
-    if isinstance(generator, np.random.Generator):
-        noise = torch.from_numpy(generator.standard_normal(shape))
-        return noise.to(device=like.device, dtype=like.dtype)
-    return randn_tensor(shape, generator=generator, device=like.device, dtype=like.dtype)
-
-
-def step_noise(
-    generator: GeneratorLike, variance_noise: ArrayLike | None, like: torch.Tensor
-) -> torch.Tensor:
-    """The noise a stochastic ``step`` adds: ``variance_noise`` when given (cast to ``like``'s
-    device and dtype), else drawn from ``generator`` with ``like``'s shape (:func:`draw_noise`).
-
-    Raises:
-        ValueError: both ``generator`` and ``variance_noise`` were given.
-    """
-    if variance_noise is not None and generator is not None:
-        raise ValueError("pass either generator or variance_noise, not both")
-    if variance_noise is None:
-        return draw_noise(tuple(like.shape), generator, like)
-    return as_tensor(variance_noise)[0].to(device=like.device, dtype=like.dtype)
 
 
 # --------------------------------------------------------------------------------------------------

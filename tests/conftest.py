@@ -132,10 +132,18 @@ class PluginDists:
         return info
 
     def scheduler_plugin(
-        self, name: str, short: str, names: tuple[str, ...], *, cls: str = "Sched", **kwargs: object
+        self,
+        name: str,
+        short: str,
+        names: tuple[str, ...],
+        *,
+        cls: str | None = None,
+        **kwargs: object,
     ) -> str:
-        """A distribution registering one valid scheduler class under ``names``; returns its package."""
+        """A distribution registering the scheduler class ``cls`` once under each of ``names``
+        (one entry point each; ``cls`` defaults to ``<Short>Sched``); returns its package."""
         pkg = self.package_name(short)
+        cls = cls or f"{short.capitalize()}Sched"  # its Hub class name: one per distribution
         self.add(
             name,
             {f"{pkg}/__init__.py": "", f"{pkg}/scheduler.py": SCHEDULER_SOURCE.format(cls=cls)},
@@ -168,14 +176,11 @@ def plugin_dists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pl
 
 
 @pytest.fixture
-def default_registry(plugin_dists: PluginDists) -> Iterator[Registry]:
+def default_registry(plugin_dists: PluginDists, monkeypatch: pytest.MonkeyPatch) -> Registry:
     """Make a registry over ``plugin_dists`` the default of ``diffusers_hub.registry``."""
     reg = plugin_dists.registry()
-    previous = registry.set_default(reg)
-    try:
-        yield reg
-    finally:
-        registry.set_default(previous)
+    monkeypatch.setattr(registry, "_default", reg)
+    return reg
 
 
 # -- packaging: wheels and fresh virtual environments (see venv_tools.py) ---------------------------

@@ -136,7 +136,6 @@ def cli_plugins(plugin_dists: PluginDists, default_registry: Registry) -> str:
         {
             "pipelines": {
                 "fake-image": f"{pkg}.pipes:FakeImagePipeline",
-                "FakeImagePipeline": f"{pkg}.pipes:FakeImagePipeline",
                 "fake-audio": f"{pkg}.pipes:FakeAudioPipeline",
             },
             "schedulers": {"fake": f"{pkg}.scheduler:Sched"},
@@ -190,9 +189,13 @@ def test_plugins_list_hides_incompatible_unless_all(
     plugin_dists.scheduler_plugin("old-plugin", "old", ("old",), api="0")
 
     assert main(["plugins", "list"]) == 0
-    out = capsys.readouterr().out
-    assert "good" in out and "old-plugin" not in out
-    assert "1 broken or incompatible entry hidden" in out
+    table, hidden, footer = capsys.readouterr().out.partition("\n\nhidden, ")
+    assert "good" in table and "old-plugin" not in table
+    assert hidden and footer.startswith("1 broken or incompatible entry")
+    # the footer names the plugin, the entry and the error, one line each
+    (line,) = [row for row in footer.splitlines() if "old-plugin" in row]
+    assert line.split()[:4] == ["old-plugin", "scheduler", "old", "incompatible:"]
+    assert "targets plugin API 0" in line and "; " not in line
     assert main(["plugins", "list", "--all"]) == 0
     assert "incompatible" in capsys.readouterr().out
 

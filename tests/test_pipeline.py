@@ -76,12 +76,13 @@ class ToyPipeline(DiffusionPipeline):
 
 @pytest.fixture
 def toy_registry():
-    with (
-        registry.registered("model", "Net", Net),
-        registry.registered("scheduler", "Stepper", Stepper),
-        registry.registered("pipeline", "ToyPipeline", ToyPipeline),
-    ):
-        yield
+    components = {"model": ("Net", Net), "scheduler": ("Stepper", Stepper)}
+    components["pipeline"] = ("ToyPipeline", ToyPipeline)
+    for kind, (name, obj) in components.items():
+        registry.register(kind, name, obj)
+    yield
+    for kind, (name, _) in components.items():
+        registry.unregister(kind, name)
 
 
 @pytest.fixture

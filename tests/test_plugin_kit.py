@@ -144,7 +144,7 @@ def test_render_every_kind(tmp_path: Path, kind: str) -> None:
     value = f"{names['package']}.{kind}:{names['class_name']}"
     assert f'[project.entry-points."{group}"]' in pyproject
     assert f'{names["name"]} = "{value}"' in pyproject
-    assert f'{names["class_name"]} = "{value}"' in pyproject
+    assert f"{names['class_name']} = " not in pyproject  # one entry point per component
     assert f'"1" = "{names["package"]}"' in pyproject
     assert 'name = "Ada Lovelace", email = "ada@example.com"' in pyproject
     assert f"class {names['class_name']}" in (package / f"{kind}.py").read_text()
@@ -241,8 +241,9 @@ def test_validate_missing_api_declaration(plugin: Path) -> None:
 def test_validate_first_party_name_clash(plugin: Path) -> None:
     edit(
         plugin / "pyproject.toml",
-        "ToySolverScheduler = ",
-        'ddim = "diffusers_hub_toy_solver.scheduler:ToySolverScheduler"\nToySolverScheduler = ',
+        'toy-solver = "diffusers_hub_toy_solver.scheduler:',
+        'ddim = "diffusers_hub_toy_solver.scheduler:Other"\n'
+        'toy-solver = "diffusers_hub_toy_solver.scheduler:',
     )
     findings = validate_plugin(plugin)
     assert codes(findings) == ["reserved-name"]
@@ -280,11 +281,8 @@ def test_validate_invalid_toml_and_missing_file(tmp_path: Path, plugin: Path) ->
 
 def test_validate_warnings_do_not_fail(plugin: Path) -> None:
     edit(plugin / "pyproject.toml", '    "diffusers-hub>=0.1,<0.2",\n', "")
-    edit(
-        plugin / "pyproject.toml",
-        'toy-solver = "diffusers_hub_toy_solver.scheduler:ToySolverScheduler"\n',
-        "",
-    )
+    anchor = 'toy-solver = "diffusers_hub_toy_solver.scheduler:'
+    edit(plugin / "pyproject.toml", anchor, anchor.replace("toy-solver", "ToySolver"))
     findings = validate_plugin(plugin)
     assert codes(findings) == []
     assert sorted(codes(findings, "warning")) == ["dependencies", "name"]
@@ -295,17 +293,17 @@ def test_validate_imports_finds_objects_that_are_not_schedulers(
 ) -> None:
     package = plugin / "diffusers_hub_toy_solver"
     (package / "broken.py").write_text(
-        "class NotAScheduler:\n    def step(self):\n        pass\n\n\n"
+        "class AlsoNotAScheduler:\n    def step(self):\n        pass\n\n\n"
         "import a_module_that_does_not_exist  # noqa: E402\n"
     )
     (package / "fake.py").write_text("class NotAScheduler:\n    def step(self):\n        pass\n")
     edit(
         plugin / "pyproject.toml",
-        "ToySolverScheduler = ",
+        'toy-solver = "diffusers_hub_toy_solver.scheduler:',
         'toy-fake = "diffusers_hub_toy_solver.fake:NotAScheduler"\n'
-        'toy-broken = "diffusers_hub_toy_solver.broken:NotAScheduler"\n'
+        'toy-broken = "diffusers_hub_toy_solver.broken:AlsoNotAScheduler"\n'
         'toy-missing = "diffusers_hub_toy_solver.scheduler:NoSuchClass"\n'
-        "ToySolverScheduler = ",
+        'toy-solver = "diffusers_hub_toy_solver.scheduler:',
     )
     assert validate_plugin(plugin) == []  # fine as far as metadata goes
     findings = validate_plugin(plugin, imports=True)
@@ -488,7 +486,7 @@ def test_rendered_plugin_wheel_installs_and_registers(
 def test_docs_catalog_hook(plugin_dists: PluginDists, default_registry: object) -> None:
     import importlib.util
 
-    plugin_dists.scheduler_plugin("toy-catalog-plugin", "cat", ("toy-cat", "ToyCatScheduler"))
+    plugin_dists.scheduler_plugin("toy-catalog-plugin", "cat", ("toy-cat",), cls="ToyCatScheduler")
     spec = importlib.util.spec_from_file_location(
         "docs_catalog_hook", Path(__file__).resolve().parents[1] / "docs" / "hooks" / "catalog.py"
     )

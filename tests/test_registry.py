@@ -17,8 +17,10 @@ from diffusers_hub.registry import Registry
 from .conftest import MODEL_SOURCE, SCHEDULER_SOURCE, PluginDists
 
 
-def test_listing_reads_metadata_only_and_folds_aliases(plugin_dists: PluginDists) -> None:
-    pkg = plugin_dists.scheduler_plugin("alpha-plugin", "alpha", ("AlphaScheduler", "alpha"))
+def test_listing_reads_metadata_only_and_the_class_name_is_an_alias(
+    plugin_dists: PluginDists,
+) -> None:
+    pkg = plugin_dists.scheduler_plugin("alpha-plugin", "alpha", ("alpha",), cls="AlphaScheduler")
     reg = plugin_dists.registry()
 
     entries = reg.list()
@@ -31,7 +33,7 @@ def test_listing_reads_metadata_only_and_folds_aliases(plugin_dists: PluginDists
         "1.0",
         "not loaded",
     )
-    assert entry.value == f"{pkg}.scheduler:Sched"
+    assert entry.value == f"{pkg}.scheduler:AlphaScheduler"
     assert entry.qualified_id == "alpha-plugin/alpha"
     assert not entry.first_party
     assert plugin_dists.imported() == []
@@ -39,7 +41,7 @@ def test_listing_reads_metadata_only_and_folds_aliases(plugin_dists: PluginDists
 
 
 def test_component_imported_on_first_use_and_cached(plugin_dists: PluginDists) -> None:
-    pkg = plugin_dists.scheduler_plugin("alpha-plugin", "alpha", ("alpha", "AlphaScheduler"))
+    pkg = plugin_dists.scheduler_plugin("alpha-plugin", "alpha", ("alpha",), cls="AlphaScheduler")
     reg = plugin_dists.registry()
 
     cls = reg.scheduler("alpha")
@@ -112,7 +114,7 @@ def test_object_not_satisfying_its_protocol_is_broken(plugin_dists: PluginDists)
         reg.scheduler("func")
     # The same class is a fine model, and the other plugin is unaffected.
     assert reg.model("fine-model").__name__ == "NotAScheduler"
-    assert reg.scheduler("good").__name__ == "Sched"
+    assert reg.scheduler("good").__name__ == "GoodSched"
     statuses = {(e.kind, e.name): e.status for e in reg.list()}
     assert statuses[("scheduler", "wrong")] == "broken"
     assert statuses[("model", "fine-model")] == "loaded"
@@ -143,12 +145,12 @@ def test_incompatible_api_is_reported_and_never_imported(
     assert entry.error is not None and "plugin API" in entry.error
     with pytest.raises(PluginLoadError, match="plugin API"):
         reg.scheduler("old")
-    problems = reg.load_all()
     reg.hooks()
+    problems = reg.problems()
 
     assert [p.category for p in problems] == ["incompatible"]
     assert not any(m == old or m.startswith(old + ".") for m in sys.modules)
-    assert reg.scheduler("good").__name__ == "Sched"
+    assert reg.scheduler("good").__name__ == "GoodSched"
     if api is None:
         assert "declares no plugin API version" in entry.error
     else:
@@ -156,8 +158,10 @@ def test_incompatible_api_is_reported_and_never_imported(
 
 
 def test_two_distributions_claiming_one_name(plugin_dists: PluginDists) -> None:
-    a = plugin_dists.scheduler_plugin("alpha-plugin", "alpha", ("shared", "alpha-only"))
-    b = plugin_dists.scheduler_plugin("beta-plugin", "beta", ("shared",))
+    a = plugin_dists.scheduler_plugin(
+        "alpha-plugin", "alpha", ("shared", "alpha-only"), cls="AlphaSched"
+    )  # two entry points of one object in one distribution do not conflict
+    b = plugin_dists.scheduler_plugin("beta-plugin", "beta", ("shared",), cls="BetaSched")
     reg = plugin_dists.registry()
 
     with pytest.raises(RegistryError) as info:
@@ -166,33 +170,23 @@ def test_two_distributions_claiming_one_name(plugin_dists: PluginDists) -> None:
     message = str(info.value)
     assert "alpha-plugin" in message and "beta-plugin" in message
     assert "'alpha-plugin/shared'" in message and "'beta-plugin/shared'" in message
-    assert "DIFFUSERS_HUB_PREFER" in message and "registry.prefer" in message
+    assert "uninstall all but one" in message
     assert plugin_dists.imported() == []
     assert reg.scheduler("alpha-plugin/shared").__module__ == f"{a}.scheduler"
     assert reg.scheduler("beta-plugin/shared").__module__ == f"{b}.scheduler"
     assert reg.scheduler("alpha-only").__module__ == f"{a}.scheduler"
     assert [p.category for p in reg.problems()] == ["conflict"]
 
-    reg.prefer("shared", "beta-plugin")
-    assert reg.scheduler("shared").__module__ == f"{b}.scheduler"
-    assert reg.problems() == []
-    reg.prefer("shared", None)
-    with pytest.raises(RegistryError, match="claimed by 2 distributions"):
-        reg.scheduler("shared")
-
-    by_env = plugin_dists.registry(DIFFUSERS_HUB_PREFER="other=x, shared=alpha_plugin")
-    assert by_env.scheduler("shared").__module__ == f"{a}.scheduler"
-    with pytest.raises(RegistryError, match="DIFFUSERS_HUB_PREFER"):
-        plugin_dists.registry(DIFFUSERS_HUB_PREFER="shared").scheduler("shared")
-
 
 def test_third_party_claiming_first_party_names(
     plugin_dists: PluginDists, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # "ddim" is in the known first-party table; "fp-extra" is registered by a first-party
-    # distribution (diffusers-hub-bddm, written here so the test does not depend on it).
-    fp = plugin_dists.scheduler_plugin("diffusers-hub-bddm", "fp", ("fp-extra",))
-    tp = plugin_dists.scheduler_plugin("squatter", "squat", ("ddim", "fp-extra", "squat"))
+    # "ddim" is a first-party name by the core's extras; "fp-extra" is registered by a
+    # first-party distribution (diffusers-hub-bddm, written here so the test does not depend on it).
+    fp = plugin_dists.scheduler_plugin("diffusers-hub-bddm", "fp", ("fp-extra",), cls="FpSched")
+    tp = plugin_dists.scheduler_plugin(
+        "squatter", "squat", ("ddim", "fp-extra", "squat"), cls="Squat"
+    )
     reg = plugin_dists.registry()
 
     with caplog.at_level(logging.WARNING, logger="diffusers_hub.registry"):
@@ -201,9 +195,9 @@ def test_third_party_claiming_first_party_names(
     warnings = [r.getMessage() for r in caplog.records]
     assert any("'ddim'" in w and "reserved" in w and "squatter/ddim" in w for w in warnings)
     assert any("'fp-extra'" in w and "diffusers-hub-bddm" in w for w in warnings)
-    squatter = next(e for e in entries if e.distribution == "squatter")
-    assert set(squatter.shadowed_names) == {"ddim", "fp-extra"}
-    assert squatter.status == "not loaded"  # "squat" is still a bare name of it
+    squatter = [e for e in entries if e.distribution == "squatter"]
+    assert {n for e in squatter for n in e.shadowed_names} == {"ddim", "fp-extra"}
+    assert {e.status for e in squatter} == {"not loaded"}  # "Squat" is still a bare name
     first_party = next(e for e in entries if e.distribution == "diffusers-hub-bddm")
     assert first_party.first_party
 
@@ -212,19 +206,16 @@ def test_third_party_claiming_first_party_names(
         reg.scheduler("ddim")
     assert reg.scheduler("squatter/ddim").__module__ == f"{tp}.scheduler"
     assert reg.scheduler("squat").__module__ == f"{tp}.scheduler"
-    # A preference cannot hand a reserved name to a third party.
-    reg.prefer("fp-extra", "squatter")
-    assert reg.scheduler("fp-extra").__module__ == f"{fp}.scheduler"
     assert {p.category for p in reg.problems()} == {"reserved"}
 
 
 def test_fully_shadowed_entry_status(plugin_dists: PluginDists) -> None:
-    plugin_dists.scheduler_plugin("squatter", "squat", ("DDIMScheduler",))
+    plugin_dists.scheduler_plugin("squatter", "squat", ("ddim",), cls="DDIMScheduler")
     reg = plugin_dists.registry()
 
     (entry,) = reg.list()
     assert entry.status == "shadowed"
-    assert entry.error is not None and "squatter/DDIMScheduler" in entry.error
+    assert entry.error is not None and "squatter/ddim" in entry.error
 
 
 def test_known_first_party_name_not_installed_names_the_extra(plugin_dists: PluginDists) -> None:
@@ -319,17 +310,13 @@ def test_in_process_registration(plugin_dists: PluginDists) -> None:
     with pytest.raises(RegistryError):
         reg.scheduler("mine")
 
-    # The context manager overrides an installed name and undoes itself.
-    with reg.registered("scheduler", "alpha", local) as obj:
-        assert obj is local
-        assert reg.scheduler("alpha") is local
+    # An in-process name overrides an installed one until it is unregistered.
+    reg.register("scheduler", "alpha", local)
+    assert reg.scheduler("alpha") is local
+    reg.register("scheduler", "alpha", SchedulerStandIn, replace=True)
+    assert reg.scheduler("alpha") is SchedulerStandIn
+    reg.unregister("scheduler", "alpha")
     assert reg.scheduler("alpha").__module__ == f"{pkg}.scheduler"
-
-    # ... and restores an earlier in-process registration.
-    reg.register("scheduler", "outer", local)
-    with reg.registered("scheduler", "outer", SchedulerStandIn):
-        assert reg.scheduler("outer") is SchedulerStandIn
-    assert reg.scheduler("outer") is local
 
 
 class SchedulerStandIn:
@@ -351,10 +338,13 @@ class SchedulerStandIn:
 
 
 def test_module_level_functions_use_the_default_registry(default_registry: Registry) -> None:
-    with registry.registered("scheduler", "module-level", SchedulerStandIn):
+    registry.register("scheduler", "module-level", SchedulerStandIn)
+    try:
         assert registry.scheduler("module-level") is SchedulerStandIn
         assert registry.get("scheduler", "module-level") is SchedulerStandIn
         assert [e.name for e in registry.list("scheduler")] == ["module-level"]
+    finally:
+        registry.unregister("scheduler", "module-level")
     assert registry.list() == []
     assert registry.default() is default_registry
 
@@ -365,7 +355,9 @@ def test_load_plugin_from_pyproject(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     pkg = f"dh_uninstalled_{abs(hash(str(tmp_path))) % 10**6}"
     (project / "src" / pkg).mkdir(parents=True)
     (project / "src" / pkg / "__init__.py").write_text("")
-    (project / "src" / pkg / "scheduler.py").write_text(SCHEDULER_SOURCE.format(cls="Uninst"))
+    (project / "src" / pkg / "scheduler.py").write_text(
+        SCHEDULER_SOURCE.format(cls="UninstScheduler")
+    )
     (project / "pyproject.toml").write_text(
         textwrap.dedent(
             f"""
@@ -377,8 +369,7 @@ def test_load_plugin_from_pyproject(tmp_path: Path, monkeypatch: pytest.MonkeyPa
             "1" = "{pkg}"
 
             [project.entry-points."diffusers_hub.schedulers"]
-            uninst = "{pkg}.scheduler:Uninst"
-            UninstScheduler = "{pkg}.scheduler:Uninst"
+            uninst = "{pkg}.scheduler:UninstScheduler"
 
             [project.entry-points."console_scripts"]
             ignored = "{pkg}:main"
@@ -395,9 +386,9 @@ def test_load_plugin_from_pyproject(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         ]
         assert pkg not in sys.modules
         assert str(project / "src") in sys.path
-        assert reg.scheduler("UninstScheduler").__name__ == "Uninst"
+        assert reg.scheduler("UninstScheduler").__name__ == "UninstScheduler"
         reg.refresh()  # survives a rescan
-        assert reg.scheduler("uninstalled-plugin/uninst").__name__ == "Uninst"
+        assert reg.scheduler("uninstalled-plugin/uninst").__name__ == "UninstScheduler"
         with pytest.raises(RegistryError, match="no such file"):
             reg.load_plugin_from_pyproject(tmp_path / "missing")
         (tmp_path / "bad.toml").mkdir()
@@ -420,14 +411,18 @@ def _broken_and_good(plugin_dists: PluginDists) -> tuple[str, str]:
     return good, bad
 
 
-def test_strict_mode_by_argument(plugin_dists: PluginDists) -> None:
+def test_broken_plugin_fails_strict_mode_and_is_a_problem_otherwise(
+    plugin_dists: PluginDists,
+) -> None:
     _broken_and_good(plugin_dists)
-    reg = plugin_dists.registry()
 
     with pytest.raises(PluginLoadError, match="ZeroDivisionError"):
-        reg.load_all(strict=True)
+        plugin_dists.registry(DIFFUSERS_HUB_STRICT="1").scheduler("good")
 
-    problems = plugin_dists.registry().load_all(strict=False)
+    reg = plugin_dists.registry()
+    with pytest.raises(PluginLoadError):
+        reg.scheduler("bad")
+    problems = reg.problems()
     assert [p.category for p in problems] == ["broken"]
     assert problems[0].traceback is not None
 
@@ -448,19 +443,20 @@ def test_strict_mode_passes_and_loads_everything(plugin_dists: PluginDists) -> N
     plugin_dists.scheduler_plugin("other-plugin", "other", ("other",))
     reg = plugin_dists.registry(DIFFUSERS_HUB_STRICT="true")
 
-    assert reg.scheduler("good").__name__ == "Sched"
+    assert reg.scheduler("good").__name__ == "GoodSched"
     assert {e.status for e in reg.list()} == {"loaded"}
-    assert reg.load_all(strict=True) == []
+    assert reg.problems() == []
 
 
 def test_strict_mode_fails_on_conflicts_and_reserved_names(plugin_dists: PluginDists) -> None:
-    plugin_dists.scheduler_plugin("alpha-plugin", "alpha", ("shared",))
-    plugin_dists.scheduler_plugin("beta-plugin", "beta", ("shared",))
+    plugin_dists.scheduler_plugin("alpha-plugin", "alpha", ("shared",), cls="AlphaSched")
+    plugin_dists.scheduler_plugin("beta-plugin", "beta", ("shared",), cls="BetaSched")
     with pytest.raises(RegistryError, match="claimed by 2 distributions"):
-        plugin_dists.registry().load_all(strict=True)
-    assert (
-        plugin_dists.registry(DIFFUSERS_HUB_PREFER="shared=beta-plugin").load_all(strict=True) == []
-    )
+        plugin_dists.registry(DIFFUSERS_HUB_STRICT="1").scheduler("alpha-plugin/shared")
+
+    plugin_dists.scheduler_plugin("squatter", "squat", ("squat",), cls="DDIMScheduler")
+    with pytest.raises(RegistryError, match="reserved for the first-party plugin"):
+        plugin_dists.registry(DIFFUSERS_HUB_STRICT="1").scheduler("alpha-plugin/shared")
 
 
 def test_hooks_are_loaded_lazily_and_isolated(plugin_dists: PluginDists) -> None:
@@ -497,13 +493,16 @@ def test_hooks_are_loaded_lazily_and_isolated(plugin_dists: PluginDists) -> None
 
     assert reg.hooks() is pm
     assert pm.hook.diffusers_hub_trainers() == [{"hooky": "hooky.train:main"}]
-    assert reg.hook_results("diffusers_hub_trainers") == [
-        ("hooky-plugin:hooky", {"hooky": "hooky.train:main"})
-    ]
-    assert reg.hook_results("diffusers_hub_converters") == []  # the failure is isolated
+    assert (
+        reg.hook_mapping_value("diffusers_hub_trainers", "hooky", "trainer") == "hooky.train:main"
+    )
+    with pytest.raises(RegistryError, match="no trainer named 'nope' \\(available: hooky\\)"):
+        reg.hook_mapping_value("diffusers_hub_trainers", "nope", "trainer")
+    with pytest.raises(PluginLoadError, match="converter hook exploded"):
+        reg.hook_mapping_value("diffusers_hub_converters", "x", "converter")
     assert [(p.category, p.distribution) for p in reg.problems()] == [("hook", "broken-hooks")]
     with pytest.raises(PluginLoadError, match="not_a_real_module_xyz"):
-        plugin_dists.registry().load_all(strict=True)
+        plugin_dists.registry(DIFFUSERS_HUB_STRICT="1").hooks()
 
 
 def test_refresh_rescans(plugin_dists: PluginDists) -> None:

@@ -115,10 +115,8 @@ def render_catalog(pages: set[str] | None = None) -> str:
             facts.append(f"[documentation](../{page})")
         if home:
             facts.append(f"[home page]({home})")
-        if dist is not None and dist.first_party:
-            extra = registry.FIRST_PARTY_DISTRIBUTIONS.get(name)
-            if extra:
-                facts.append(f'install: `pip install "diffusers-hub[{extra}]"`')
+        if dist is not None and dist.extra is not None:
+            facts.append(f'install: `pip install "diffusers-hub[{dist.extra}]"`')
         elif dist is not None:
             facts.append(f"install: `pip install {name}`")
         lines += [" · ".join(f for f in facts if f), ""]

@@ -35,6 +35,7 @@ import torch
 from pydantic import Field, field_validator
 
 from diffusers_hub import schedules
+from diffusers_hub.noise import step_noise
 from diffusers_hub.scheduling import (
     ArrayLike,
     GeneratorLike,
@@ -43,7 +44,6 @@ from diffusers_hub.scheduling import (
     SchedulerOutput,
     as_tensor,
     restore_type,
-    step_noise,
 )
 
 __all__ = [

@@ -17,4 +17,4 @@ def diffusers_hub_demo_checkpoints() -> dict[str, str]:
     """``diffusers-hub generate ddim`` samples the DDPM demo weights with DDIM."""
     if not (DEMO_FOLDER / "model_index.json").is_file():
         return {}
-    return {"ddim": str(DEMO_FOLDER), "DDIMPipeline": str(DEMO_FOLDER)}
+    return {"ddim": str(DEMO_FOLDER)}

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 import torch
 
 from diffusers_hub import schedules
+from diffusers_hub.noise import step_noise
 from diffusers_hub.scheduling import (
     ArrayLike,
     GeneratorLike,
@@ -25,7 +26,6 @@ from diffusers_hub.scheduling import (
     SchedulerOutput,
     as_tensor,
     restore_type,
-    step_noise,
     timestep_to_int,
 )
 

@@ -14,6 +14,8 @@ import torch
 from diffusers_hub_ddpm import hooks
 from diffusers_hub_ddpm.train import digits_file, digits_tensors, main
 
+from diffusers_hub import registry
+
 TINY = ["--block-out-channels", "16,32", "--norm-num-groups", "8", "--batch-size", "8"]
 
 
@@ -159,7 +161,8 @@ def test_hooks_are_import_light_and_point_at_the_demo() -> None:
     assert proc.stdout.strip() == "['ddpm']"
     demos = hooks.diffusers_hub_demo_checkpoints()
     if (hooks.DEMO_FOLDER / "model_index.json").is_file():
-        assert demos == {"ddpm": str(hooks.DEMO_FOLDER), "DDPMPipeline": str(hooks.DEMO_FOLDER)}
+        assert demos == {"ddpm": str(hooks.DEMO_FOLDER)}
+        assert registry.demo_checkpoint("DDPMPipeline") == demos["ddpm"]  # any pipeline name
         assert Path(demos["ddpm"]).is_dir()
     else:
         assert demos == {}

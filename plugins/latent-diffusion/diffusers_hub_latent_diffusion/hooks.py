@@ -23,7 +23,7 @@ def diffusers_hub_trainers() -> dict[str, str]:
 
 @hookimpl
 def diffusers_hub_demo_checkpoints() -> dict[str, str]:
-    """The shipped demo pipeline, under the pipeline's short and class names."""
+    """The shipped demo pipeline, under the pipeline's entry-point name (any of its names finds it)."""
     if not (DEMO_FOLDER / "model_index.json").is_file():
         return {}
-    return {"latent-diffusion": str(DEMO_FOLDER), "LDMTextToImagePipeline": str(DEMO_FOLDER)}
+    return {"latent-diffusion": str(DEMO_FOLDER)}

@@ -28,6 +28,7 @@ import math
 from typing import Any, ClassVar
 
 import torch
+from diffusers_hub.noise import step_noise
 from diffusers_hub.schedules import step_alpha
 from diffusers_hub.scheduling import (
     ArrayLike,
@@ -35,7 +36,6 @@ from diffusers_hub.scheduling import (
     SchedulerMixin,
     SchedulerOutput,
     as_tensor,
-    draw_noise,
     restore_type,
     timestep_to_int,
 )
@@ -157,7 +157,7 @@ class {{ class_name }}(SchedulerMixin):
         c_x0, c_eps, sigma = ancestral_coefficients(alpha_bar_t, alpha_bar_prev, self.config.eta)
         prev = c_x0 * x0 + c_eps * eps  # eq. 12
         if sigma > 0.0:
-            prev = prev + sigma * draw_noise(tuple(x.shape), generator, x)
+            prev = prev + sigma * step_noise(generator, None, x)
         result = (restore_type(prev, was_numpy), restore_type(x0, was_numpy))
         if not return_dict:
             return result

@@ -42,8 +42,9 @@ Example:
     saved the DDPM pipeline (EMA weights) to ... at step 2, last loss ...
     0
 
-    A plugin exposes ``main = command.main``-style entry points (``def main(argv=None): return
-    COMMAND.main(argv)``) for its ``diffusers_hub_trainers`` hook and ``python -m``/``torchrun``.
+    A plugin's ``train.py`` sets ``main = COMMAND.main`` (the target of its
+    ``diffusers_hub_trainers`` hook) and ends with ``if __name__ == "__main__": raise
+    SystemExit(main())`` for ``python -m`` and ``torchrun -m``.
 
 References:
     Ho et al. 2020, arXiv:2006.11239 (Algorithm 1, the default objective).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import socket
@@ -428,6 +429,13 @@ def test_train_command_common_options_and_errors(
     with pytest.raises(SystemExit):
         cmd.main(["--out", str(tmp_path), "--sample-every", "1", "--device", "cpu"])
     assert "train toy has no sample hook" in capsys.readouterr().err
+    from diffusers_hub.training import comma_list
+
+    assert comma_list(int)("32, 64,64,") == (32, 64, 64)
+    assert comma_list(str)("DownBlock2D,AttnDownBlock2D") == ("DownBlock2D", "AttnDownBlock2D")
+    for bad, message in (("3,x", "comma list of int values, got '3,x'"), (",", "at least one")):
+        with pytest.raises(argparse.ArgumentTypeError, match=message):
+            comma_list(int)(bad)
     with pytest.raises(ValueError, match="not common options"):
         TrainCommand("bad", "", lambda p: None, prepare, defaults={"depth": 3}).build_parser()
     code = cmd.main(

@@ -16,6 +16,7 @@ from diffusers_hub.training.command import (
     COMMON_OPTIONS,
     TrainCommand,
     TrainJob,
+    comma_list,
     run_training,
     training_config,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "TensorImageDataset",
     "TrainCommand",
     "TrainJob",
+    "comma_list",
     "TrainingConfig",
     "TrainingResult",
     "default_forward",

@@ -42,8 +42,9 @@ Example:
     saved the DDPM pipeline (EMA weights) to ... at step 2, last loss ...
     0
 
-    A plugin exposes ``main = command.main``-style entry points (``def main(argv=None): return
-    COMMAND.main(argv)``) for its ``diffusers_hub_trainers`` hook and ``python -m``/``torchrun``.
+    A plugin's ``train.py`` sets ``main = COMMAND.main`` (the target of its
+    ``diffusers_hub_trainers`` hook) and ends with ``if __name__ == "__main__": raise
+    SystemExit(main())`` for ``python -m`` and ``torchrun -m``.
 
 References:
     Ho et al. 2020, arXiv:2006.11239 (Algorithm 1, the default objective).
@@ -58,7 +59,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from pydantic import ValidationError
@@ -79,7 +80,16 @@ from diffusers_hub.training.loop import (
 )
 from diffusers_hub.training.losses import ForwardFn, LossFn
 
-__all__ = ["COMMON_OPTIONS", "TrainCommand", "TrainJob", "run_training", "training_config"]
+__all__ = [
+    "COMMON_OPTIONS",
+    "TrainCommand",
+    "TrainJob",
+    "comma_list",
+    "run_training",
+    "training_config",
+]
+
+_T = TypeVar("_T")
 
 #: TrainingConfig fields set by options of other names (or not plain values).
 _FLAG_OF = {
@@ -158,6 +168,31 @@ def run_training(
         frozen=job.frozen,
         sample_fn=job.sample,
     )
+
+
+def comma_list(item: Callable[[str], _T]) -> Callable[[str], tuple[_T, ...]]:
+    """An ``argparse`` type for a comma list: ``comma_list(int)("32,64,64") == (32, 64, 64)``.
+
+    Args:
+        item: parses one item (``int``, ``float``, ``str``); a ``ValueError`` is a usage error.
+
+    Returns:
+        The parser of ``"a,b,c"`` (blank items skipped; at least one item).
+    """
+    name = getattr(item, "__name__", "value")
+
+    def parse(text: str) -> tuple[_T, ...]:
+        try:
+            values = tuple(item(v.strip()) for v in text.split(",") if v.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a comma list of {name} values, got {text!r}"
+            ) from None
+        if not values:
+            raise argparse.ArgumentTypeError(f"expected at least one {name} value")
+        return values
+
+    return parse
 
 
 def _add_common_arguments(parser: argparse.ArgumentParser, defaults: Mapping[str, Any]) -> None:

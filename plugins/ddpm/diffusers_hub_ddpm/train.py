@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from diffusers_hub.training import TrainCommand
+from diffusers_hub.training import TrainCommand, comma_list
 
 __all__ = [
     "BUILTIN_DATASETS",
@@ -89,22 +89,6 @@ def load_dataset(data: str, resolution: int, channels: int, random_flip: bool) -
     return ImageFolderDataset(folder, resolution, channels=channels, random_flip=random_flip)  # type: ignore[arg-type]
 
 
-def _int_tuple(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}"
-        ) from None
-    if not values:
-        raise argparse.ArgumentTypeError("expected at least one integer")
-    return values
-
-
-def _str_tuple(text: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in text.split(",") if v.strip())
-
-
 def _add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``train ddpm`` besides the common training ones."""
     g = p.add_argument_group("data")
@@ -116,17 +100,17 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--random-flip", action="store_true", help="random left-right flips")
 
     g = p.add_argument_group("model")
-    g.add_argument("--block-out-channels", type=_int_tuple, default=(32, 64, 64))
+    g.add_argument("--block-out-channels", type=comma_list(int), default=(32, 64, 64))
     g.add_argument("--layers-per-block", type=int, default=1)
     g.add_argument(
         "--down-block-types",
-        type=_str_tuple,
+        type=comma_list(str),
         default=None,
         help=f"comma list (default {','.join(_DEFAULT_DOWN)}, trimmed to the levels)",
     )
     g.add_argument(
         "--up-block-types",
-        type=_str_tuple,
+        type=comma_list(str),
         default=None,
         help=f"comma list (default {','.join(_DEFAULT_UP)}, trimmed to the levels)",
     )

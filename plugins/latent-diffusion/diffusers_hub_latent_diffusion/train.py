@@ -41,7 +41,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from diffusers_hub.training import TrainCommand, TrainJob
+from diffusers_hub.training import TrainCommand, TrainJob, comma_list
 from diffusers_hub.training.distributed import DistributedContext, barrier
 
 __all__ = [
@@ -239,18 +239,6 @@ def encode_latents(
 # -- the command ----------------------------------------------------------------------------------------
 
 
-def _int_tuple(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}"
-        ) from None
-    if not values:
-        raise argparse.ArgumentTypeError("expected at least one integer")
-    return values
-
-
 def _add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``train latent-diffusion`` besides the common training ones."""
     g = p.add_argument_group("data")
@@ -265,7 +253,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="reuse a trained AutoencoderKL folder (skips stage 1)",
     )
-    g.add_argument("--ae-block-out-channels", type=_int_tuple, default=(16, 32, 64))
+    g.add_argument("--ae-block-out-channels", type=comma_list(int), default=(16, 32, 64))
     g.add_argument("--ae-layers-per-block", type=int, default=1)
     g.add_argument("--latent-channels", type=int, default=4)
     g.add_argument("--ae-norm-num-groups", type=int, default=8)
@@ -275,7 +263,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--kl-weight", type=float, default=1e-5)
 
     g = p.add_argument_group("stage 2: text encoder and UNet (the common options below)")
-    g.add_argument("--unet-block-out-channels", type=_int_tuple, default=(32, 64))
+    g.add_argument("--unet-block-out-channels", type=comma_list(int), default=(32, 64))
     g.add_argument("--unet-layers-per-block", type=int, default=1)
     g.add_argument("--unet-heads", type=int, default=4, help="attention heads per block")
     g.add_argument("--unet-norm-num-groups", type=int, default=8)

@@ -58,7 +58,8 @@ def diffusers_hub_demo_checkpoints() -> dict[str, str]:  # type: ignore[empty-bo
     """Embedded demo weights: pipeline name -> folder holding a loadable pipeline.
 
     ``diffusers-hub generate PIPELINE`` without ``--model`` loads the folder returned for
-    ``PIPELINE`` (any of the pipeline's registry names) with ``from_pretrained``. The folder ships
+    ``PIPELINE`` with ``from_pretrained``. Give the pipeline's entry-point name (``"ddpm"``): the
+    registry looks the folder up under every name of the pipeline (``DDPMPipeline`` too). The folder ships
     inside the plugin package (for example ``importlib.resources.files(__package__) / "demo"``).
 
     Returns:

@@ -15,15 +15,16 @@ samples from any pipeline, in one process or in K processes under ``torchrun``:
   ``npz=True``, ``samples.npz`` holding ``arr_0``, the (N, H, W, 3) uint8 array that the ADM
   evaluation suite (guided-diffusion ``evaluations/evaluator.py``) reads. Audio: ``{i:06d}.wav``.
 
-Bit-identical outputs. The noise is per sample, but batched kernels are not batch-invariant: MKL's
-small GEMMs (the time-embedding projections) change their rounding with the number of rows, their
-order and the thread count, and oneDNN picks convolution kernels by shape; measured on the DDPM
-demo UNet, a sample computed in a batch of 6 differs from the same sample alone by up to 2e-6.
-So by default (batched) the output set is bit-identical across world sizes and restarts when every
-process has the same batch size, device type and thread count (``OMP_NUM_THREADS``; ``torchrun``
-sets 1). With ``batch_invariant=True`` every sample is computed on its own (a pipeline call per
-sample), which makes its bits independent of the batch size, the world size and, as measured on
-CPU, the thread count, at the cost of batching's throughput.
+Bit-identical outputs. The noise is per sample, but batched kernels are not batch-invariant:
+MKL's small GEMMs round differently with the number of rows, their order and the thread count,
+and oneDNN picks convolution kernels by shape. Measured on the DDPM demo UNet (2 CPU threads), a
+sample computed alone differs from the same sample in a batch by up to 2e-6 (the batch-1 kernel
+of the 3-channel output convolution), while batches of 2, 3 and 6 agree to the bit at 1 and 2
+threads. So by default (batched) the output set is bit-identical across world sizes and restarts
+when every process has the same batch size, device type and thread count (``OMP_NUM_THREADS``).
+With ``batch_invariant=True`` every sample is computed on its own (a pipeline call per sample),
+which makes its bits independent of the batch size, the world size and, as measured on CPU, the
+thread count, at the cost of batching's throughput.
 
 Conditioning: a pipeline whose ``__call__`` takes ``prompt`` gets ``prompts[i % len(prompts)]``
 for sample i; one that takes ``mel_spectrogram`` gets the i-th (cyclically) ``.npy`` log-mel
@@ -262,18 +263,20 @@ def _wav_to_mel(path: Path, pipe: Any) -> np.ndarray:
 
 
 def _call_kind(pipe: Any, job: SampleJob) -> tuple[Literal["batch", "prompt", "mel"], set[str]]:
+    """How ``pipe`` (an instance or the class) is driven, and its call's parameter names."""
     params = set(inspect.signature(pipe.__call__).parameters)
+    name = pipe.__name__ if isinstance(pipe, type) else type(pipe).__name__
     if "prompt" in params:
         if job.prompts is None:
-            raise SamplingError(f"{type(pipe).__name__} is text-conditioned: pass --prompts FILE")
+            raise SamplingError(f"{name} is text-conditioned: pass --prompts FILE")
         return "prompt", params
     if "mel_spectrogram" in params:
         if job.mels is None:
-            raise SamplingError(f"{type(pipe).__name__} vocodes spectrograms: pass --mels DIR")
+            raise SamplingError(f"{name} vocodes spectrograms: pass --mels DIR")
         return "mel", params
     if "batch_size" not in params:
         raise SamplingError(
-            f"{type(pipe).__name__}.__call__ takes none of batch_size, prompt, "
+            f"{name}.__call__ takes none of batch_size, prompt, "
             "mel_spectrogram; the sampler cannot drive it"
         )
     return "batch", params
@@ -387,6 +390,7 @@ def _progress(job: SampleJob, ctx: DistributedContext, total: int, done: int) ->
 
 def _load_pipeline(job: SampleJob, ctx: DistributedContext) -> Any:
     pipeline_cls = registry.pipeline(job.pipeline)
+    _call_kind(pipeline_cls, job)  # missing --prompts / --mels: say so before loading weights
     folder = job.model if job.model is not None else registry.demo_checkpoint(job.pipeline)
     pipe = pipeline_cls.from_pretrained(folder)
     pipe.to(ctx.device, _DTYPES[job.dtype])
@@ -490,7 +494,6 @@ def sample(job: SampleJob) -> dict[str, Any]:
 def _sample(job: SampleJob, ctx: DistributedContext) -> dict[str, Any]:
     pipe = _load_pipeline(job, ctx)
     mels = _load_mels(job, pipe) if job.mels is not None else []
-    _call_kind(pipe, job)
     if job.npz and hasattr(pipe, "sampling_rate"):
         raise SamplingError("--npz writes the ADM image layout; audio pipelines write WAV files")
     error = None

@@ -57,111 +57,99 @@ def test_per_sample_seeds_are_distinct_and_stable() -> None:
     assert torch.equal(a, torch.randn(4, generator=sample_generator(0, 5)))
 
 
-@pytest.mark.slow
-def test_one_process_and_two_gloo_ranks_give_the_same_bits(tmp_path: Path) -> None:
-    """Batch 3 in one process vs batch 5 on two gloo ranks (one thread each): same PNG bits."""
-    one = tmp_path / "one"
-    result = sample(
-        SampleJob(
-            "ddpm",
-            7,
-            one,
-            batch_size=3,
-            seed=4,
-            num_inference_steps=STEPS,
-            npz=True,
-            batch_invariant=True,
-            progress=False,
-        )
+N, SEED = 7, 4
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One process, batch 3, batch-invariant: the set the other runs must reproduce."""
+    out = tmp_path_factory.mktemp("reference")
+    job = SampleJob(
+        "ddpm",
+        N,
+        out,
+        batch_size=3,
+        seed=SEED,
+        num_inference_steps=STEPS,
+        npz=True,
+        batch_invariant=True,
+        progress=False,
     )
+    result = sample(job)
     assert result == {
-        "written": 7,
+        "written": N,
         "rank": 0,
         "world_size": 1,
-        "grid": str(one / "grid.png"),
-        "npz": str(one / "samples.npz"),
+        "grid": str(out / "grid.png"),
+        "npz": str(out / "samples.npz"),
     }
-    two = tmp_path / "two"
-    proc = _torchrun(
-        [
-            "sample",
-            "ddpm",
-            "--num-samples",
-            "7",
-            "--out-dir",
-            str(two),
-            "--batch-size",
-            "5",
-            "--seed",
-            "4",
-            "--steps",
-            str(STEPS),
-            "--npz",
-            "--batch-invariant",
-        ]
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    assert "rank 0 of 2 drew 5 now" in proc.stdout  # batch 0 (5 samples) on rank 0, 5-6 on 1
-    assert "sampling (2 ranks)" in proc.stderr
-    a, b = _pngs(one), _pngs(two)
-    assert list(a) == [f"{i:06d}.png" for i in range(7)] and list(a) == list(b)
-    for name in a:
-        assert np.array_equal(a[name], b[name]), name
-    npz_a, npz_b = np.load(one / "samples.npz"), np.load(two / "samples.npz")
-    assert npz_a["arr_0"].shape == (7, 16, 16, 3) and npz_a["arr_0"].dtype == np.uint8
-    assert np.array_equal(npz_a["arr_0"], npz_b["arr_0"])
-    assert np.array_equal(npz_a["arr_0"][..., 0], np.stack(list(a.values())))  # grayscale -> RGB
-    assert len({arr.tobytes() for arr in a.values()}) == 7  # seven different samples
-    assert _read_png(one / "grid.png").shape == (3 * 16 + 2, 3 * 16 + 2)
+    return out
 
 
-@pytest.mark.slow
-def test_killed_run_resumes_to_the_same_set(tmp_path: Path) -> None:
-    out = tmp_path / "killed"
-    args = [
+def _sample_args(out: Path, batch: int) -> list[str]:
+    return [
         "sample",
         "ddpm",
         "--num-samples",
-        "10",
+        str(N),
         "--out-dir",
         str(out),
         "--batch-size",
-        "2",
+        str(batch),
         "--seed",
-        "1",
+        str(SEED),
         "--steps",
-        str(2 * STEPS),
+        str(STEPS),
+        "--npz",
+        "--batch-invariant",
     ]
-    cmd = [sys.executable, "-m", "diffusers_hub", *args]
+
+
+def _assert_same_set(got: Path, expected: Path) -> None:
+    a, b = _pngs(expected), _pngs(got)
+    assert list(a) == [f"{i:06d}.png" for i in range(N)] and list(a) == list(b)
+    for name in a:
+        assert np.array_equal(a[name], b[name]), name
+    npz_a, npz_b = np.load(expected / "samples.npz"), np.load(got / "samples.npz")
+    assert np.array_equal(npz_a["arr_0"], npz_b["arr_0"])
+
+
+@pytest.mark.slow
+def test_one_process_and_two_gloo_ranks_give_the_same_bits(reference: Path, tmp_path: Path) -> None:
+    """Batch 3 in one process vs batch 5 on two gloo ranks (one thread each): same PNG bits."""
+    proc = _torchrun(_sample_args(tmp_path, 5))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "rank 0 of 2 drew 5 now" in proc.stdout  # batch 0 (5 samples) on rank 0, 5-6 on 1
+    assert "sampling (2 ranks)" in proc.stderr
+    _assert_same_set(tmp_path, reference)
+    pngs = _pngs(reference)
+    arr = np.load(reference / "samples.npz")["arr_0"]
+    assert arr.shape == (N, 16, 16, 3) and arr.dtype == np.uint8
+    assert np.array_equal(arr[..., 0], np.stack(list(pngs.values())))  # grayscale -> RGB
+    assert len({a.tobytes() for a in pngs.values()}) == N  # all different samples
+    assert _read_png(reference / "grid.png").shape == (3 * 16 + 2, 3 * 16 + 2)
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_set(reference: Path, tmp_path: Path) -> None:
+    """SIGKILL once the first file is there, restart: the same set as the uninterrupted run."""
+    cmd = [sys.executable, "-m", "diffusers_hub", *_sample_args(tmp_path, 2)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 600  # generous: the start-up of a loaded shared machine
-    while not list(out.glob("0*.png")) and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
+    while not list(tmp_path.glob("0*.png")) and time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
-    before = _pngs(out)  # every file there is whole (PIL reads it)
-    assert 1 <= len(before) < 10, "the run was not killed mid-way"
+    before = _pngs(tmp_path)  # every file there is whole (PIL reads it)
+    assert 1 <= len(before) < N, "the run was not killed mid-way"
     restart = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=900)
     assert restart.returncode == 0, restart.stderr[-3000:]
-    assert f"drew {10 - len(before) // 2 * 2} now" in restart.stdout, restart.stdout
+    assert f"drew {N - len(before) // 2 * 2} now" in restart.stdout, restart.stdout
     assert "sample/s" in restart.stderr or "s/sample" in restart.stderr  # the progress bar
-    assert not list(out.glob(".*tmp*"))
-    reference = tmp_path / "reference"
-    sample(
-        SampleJob(
-            "ddpm",
-            10,
-            reference,
-            batch_size=2,
-            seed=1,
-            num_inference_steps=2 * STEPS,
-            progress=False,
-        )
-    )
-    after, expected = _pngs(out), _pngs(reference)
-    assert list(after) == list(expected)
-    for name in expected:
-        assert np.array_equal(after[name], expected[name]), name
+    assert not list(tmp_path.glob(".*tmp*"))
+    _assert_same_set(tmp_path, reference)
 
 
 def test_a_folder_of_another_run_is_refused(tmp_path: Path) -> None:
@@ -175,11 +163,12 @@ def test_a_folder_of_another_run_is_refused(tmp_path: Path) -> None:
         sample(SampleJob("latent-diffusion", 1, tmp_path / "ldm"))
 
 
+@pytest.mark.slow
 def test_text_pipeline_takes_prompt_i_and_generator_i(tmp_path: Path) -> None:
     prompts = ("a red circle", "a blue square")
     job = SampleJob(
         "latent-diffusion",
-        3,
+        2,
         tmp_path,
         batch_size=2,
         prompts=prompts,
@@ -195,7 +184,7 @@ def test_text_pipeline_takes_prompt_i_and_generator_i(tmp_path: Path) -> None:
     )
     pipe.set_progress_bar_config(disable=True)
     got = _pngs(tmp_path)
-    for i in range(3):
+    for i in range(2):
         image = pipe(
             prompt=[prompts[i % 2]],
             generator=[sample_generator(2, i)],
@@ -265,3 +254,14 @@ def test_vocoder_mels_and_a_failing_rank(tmp_path: Path) -> None:
     assert names <= {"000000.wav", MANIFEST} and MANIFEST in names
     for name in names - {MANIFEST}:  # torchrun may stop rank 0 before or after its write
         assert len(wavfile.read(bad / name)[1]) == 6 * hop
+
+
+def test_cli_reports_bad_settings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from diffusers_hub.cli import main
+
+    assert main(["sample", "ddpm", "--num-samples", "0", "--out-dir", str(tmp_path)]) == 1
+    assert "error: --num-samples must be >= 1, got 0" in capsys.readouterr().err
+    args = ["sample", "bddm", "--num-samples", "2", "--out-dir", str(tmp_path)]
+    assert main(args) == 1
+    assert "BDDMPipeline vocodes spectrograms: pass --mels DIR" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # nothing written before the settings were checked

@@ -188,8 +188,15 @@ def _vocabulary() -> list[str]:
     return tokens
 
 
-def prepare(folder: Path) -> dict[str, Any]:
-    """Build the random-weight pipeline with this project's classes and save it to ``folder``."""
+def prepare(
+    folder: Path,
+    *,
+    unet: dict[str, Any] | None = None,
+    vae: dict[str, Any] | None = None,
+    bert: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Build the random-weight pipeline with this project's classes and save it to ``folder``
+    (the real configurations unless ``unet``, ``vae`` or ``bert`` replace them)."""
     import torch
     from diffusers_hub_ddim.scheduler import DDIMScheduler
     from diffusers_hub_latent_diffusion.autoencoder import AutoencoderKL
@@ -201,10 +208,10 @@ def prepare(folder: Path) -> dict[str, Any]:
     torch.manual_seed(0)
     start = time.perf_counter()
     pipe = LDMTextToImagePipeline(
-        vqvae=AutoencoderKL(**VAE_CONFIG).eval(),
-        bert=LDMBertModel(**BERT_CONFIG).eval(),
+        vqvae=AutoencoderKL(**(vae or VAE_CONFIG)).eval(),
+        bert=LDMBertModel(**(bert or BERT_CONFIG)).eval(),
         tokenizer=BertTokenizer({t: i for i, t in enumerate(_vocabulary())}),
-        unet=UNet2DConditionModel(**UNET_CONFIG).eval(),
+        unet=UNet2DConditionModel(**(unet or UNET_CONFIG)).eval(),
         scheduler=DDIMScheduler(**DDIM_CONFIG),
     )
     params = {

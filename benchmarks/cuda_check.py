@@ -77,6 +77,42 @@ def main(out: Path) -> int:
                 f"shape {images.shape}, std {images.std():.3f}",
             )
 
+    # BDDM: a small random DiffWave vocoder, CUDA in every dtype vs CPU fp32, same CPU generator.
+    from diffusers_hub_bddm.diffwave import DiffWave
+    from diffusers_hub_bddm.mel import MelSpectrogram
+    from diffusers_hub_bddm.pipeline import BDDMPipeline
+    from diffusers_hub_bddm.scheduler import LJSPEECH_12_STEPS, BDDMScheduler
+
+    torch.manual_seed(0)
+    vocoder = BDDMPipeline(
+        diffwave=DiffWave(num_res_layers=4, res_channels=16, skip_channels=16),
+        scheduler=BDDMScheduler(noise_schedule=list(LJSPEECH_12_STEPS)),
+        mel=MelSpectrogram(),
+    )
+    vocoder.set_progress_bar_config(disable=True)
+    tone = torch.sin(torch.arange(22050) * 2 * torch.pi * 220 / 22050)
+    mel = vocoder.mel(tone)
+    ref_audio = vocoder(mel, generator=torch.Generator().manual_seed(0)).audios
+    for dtype in (torch.float32, torch.float16, torch.bfloat16):
+        vocoder.to("cuda", dtype)
+        got = vocoder(mel, generator=torch.Generator().manual_seed(0)).audios.float().cpu()
+        err = float((got - ref_audio).abs().mean())
+        bound = {torch.float32: 1e-4, torch.float16: 3e-2, torch.bfloat16: 6e-2}[dtype]
+        check(f"bddm vocoder cuda {dtype}", err < bound, f"mean |cuda - cpu fp32| = {err:.2e}")
+
+    # Sharded sampling under torchrun with NCCL, fp16, on one GPU.
+    proc = subprocess.run(
+        ["torchrun", "--standalone", "--nproc-per-node=1", "-m", "diffusers_hub", "sample", "ddpm",
+         "--num-samples", "16", "--batch-size", "8", "--steps", "50", "--dtype", "float16",
+         "--device", "cuda", "--npz", "--no-progress", "--out-dir", str(out / "sample")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    check(
+        "sample ddpm torchrun nccl fp16",
+        proc.returncode == 0 and (out / "sample" / "samples.npz").is_file(),
+        proc.stderr.strip().splitlines()[-1] if proc.returncode and proc.stderr else "ok",
+    )
+
     # Training with mixed precision, then torchrun with NCCL on one GPU.
     for precision in ("no", "fp16", "bf16"):
         run_dir = out / f"train-{precision}"

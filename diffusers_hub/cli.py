@@ -11,6 +11,8 @@ Commands::
                            [--batch-size B] [--out FILE] [--device D]
     diffusers-hub demo [--out FILE] [--samples N] [--ddpm-steps N] [--ddim-steps N] [--ldm-steps N]
                        [--seed S] [--device D] [--threads T]
+    diffusers-hub sample PIPELINE --num-samples N --out-dir DIR [--batch-size B] [--seed S] [--npz]
+                         [--prompts FILE] [--mels DIR] [--batch-invariant]   (also under torchrun)
     diffusers-hub train NAME [ARGS...]
     diffusers-hub convert FORMAT [ARGS...]
     diffusers-hub PLUGIN-COMMAND ...
@@ -46,7 +48,7 @@ if TYPE_CHECKING:
 __all__ = ["BUILTIN_COMMANDS", "build_parser", "main"]
 
 #: The commands of the core; plugins cannot take these names.
-BUILTIN_COMMANDS = ("plugins", "generate", "demo", "train", "convert")
+BUILTIN_COMMANDS = ("plugins", "generate", "demo", "sample", "train", "convert")
 
 # -- plugins list / info ----------------------------------------------------------------------------
 
@@ -645,6 +647,7 @@ def build_parser(*, plugin_commands: bool = True) -> argparse.ArgumentParser:
         help="CPU threads for torch (default 1: the demo models are tiny; 0: torch's default)",
     )
     demo.set_defaults(func=_cmd_demo)
+    _add_sample_parser(sub)
 
     train = sub.add_parser("train", help="run a plugin's training command")
     train.add_argument("name", help="trainer name (see the plugins' docs)")
@@ -659,6 +662,35 @@ def build_parser(*, plugin_commands: bool = True) -> argparse.ArgumentParser:
     if plugin_commands:
         _add_plugin_commands(sub)
     return parser
+
+
+def _add_sample_parser(sub: argparse._SubParsersAction[Any]) -> None:
+    """``diffusers-hub sample``: see :mod:`diffusers_hub.sampling` and docs/sampling.md."""
+    smp = sub.add_parser(
+        "sample", help="draw N samples into a folder (resumable; runs under torchrun too)"
+    )
+    smp.add_argument("pipeline", help="pipeline name (e.g. ddpm, ddim, latent-diffusion, bddm)")
+    smp.add_argument("--num-samples", type=int, required=True, help="how many samples")
+    smp.add_argument("--out-dir", required=True, help="output folder (a rerun resumes it)")
+    smp.add_argument("--model", help="local folder or Hub repo id (default: the demo weights)")
+    smp.add_argument("--batch-size", type=int, default=8, help="indices per batch (default 8)")
+    smp.add_argument("--seed", type=int, default=0, help="S: sample i is seeded by (S, i)")
+    smp.add_argument("--npz", action="store_true", help="also write samples.npz (ADM layout)")
+    smp.add_argument("--prompts", help="text file, one prompt per line (text pipelines)")
+    smp.add_argument("--mels", help="folder of .npy log-mels or .wav files (vocoders)")
+    smp.add_argument("--steps", type=int, help="number of inference steps")
+    smp.add_argument("--guidance-scale", type=float, help="classifier-free guidance")
+    smp.add_argument("--eta", type=float, help="DDIM eta")
+    smp.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    smp.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default="float32")
+    smp.add_argument(
+        "--batch-invariant",
+        action="store_true",
+        help="compute each sample alone: bits independent of batch size (slower)",
+    )
+    smp.add_argument("--compile", action="store_true", help="torch.compile the denoiser")
+    smp.add_argument("--no-progress", action="store_true", help="no progress bar")
+    smp.set_defaults(func=lambda args: importlib.import_module("diffusers_hub.sampling").main(args))
 
 
 def _print_help(parser: argparse.ArgumentParser) -> int:

@@ -42,9 +42,14 @@ _ONEDNN_BUILT: bool = bool(torch.backends.mkldnn.is_available())  # type: ignore
 
 
 def onednn_enabled(x: Tensor) -> bool:
-    """Whether the oneDNN path applies to ``x`` (float32 on CPU with oneDNN enabled)."""
+    """Whether the oneDNN path applies to ``x`` (float32 on CPU with oneDNN enabled, eager mode).
+
+    Under ``torch.compile`` the functional ops are traced instead (the direct oneDNN call has no
+    meta kernel to trace), and the compiler picks its own CPU kernels.
+    """
     return (
         x.device.type == "cpu"
+        and not torch.compiler.is_compiling()
         and x.dtype == torch.float32
         and not x.is_sparse
         and _ONEDNN_BUILT

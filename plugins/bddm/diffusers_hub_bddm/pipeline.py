@@ -47,6 +47,7 @@ class BDDMPipeline(DiffusionPipeline):
     diffwave: DiffWave
     scheduler: BDDMScheduler
     mel: MelSpectrogram | None
+    denoisers = ("diffwave",)
 
     def __init__(
         self, diffwave: DiffWave, scheduler: BDDMScheduler, mel: MelSpectrogram | None = None

@@ -296,7 +296,8 @@ class UNet2DModel(ModelMixin):
     # -- forward -----------------------------------------------------------------------------------
 
     def _timesteps(self, timestep: Tensor | float | int, sample: Tensor) -> Tensor:
-        """The timestep(s) as a (B,) tensor on the sample's device."""
+        """The timestep(s) as a (1,) tensor (one for the whole batch) or a (B,) tensor, on the
+        sample's device."""
         batch = sample.shape[0]
         if isinstance(timestep, Tensor):
             t = timestep.to(sample.device)
@@ -312,7 +313,7 @@ class UNet2DModel(ModelMixin):
             raise ValueError(
                 f"timestep must be a scalar or have shape ({batch},), got {tuple(t.shape)}"
             )
-        return t.expand(batch)
+        return t
 
     def forward(
         self,
@@ -336,8 +337,13 @@ class UNet2DModel(ModelMixin):
         c = self.config
         if c.center_input_sample:
             sample = 2 * sample - 1.0
+        # A timestep shared by the batch (the sampling loops') is embedded once, as one row that
+        # the resnets broadcast: fewer rows through the time MLP and every time_emb_proj, and a
+        # sample's embedding that does not depend on the batch size.
         timesteps = self._timesteps(timestep, sample)
         dtype = self.conv_in.weight.dtype
+        if class_labels is not None and timesteps.shape[0] != sample.shape[0]:
+            timesteps = timesteps.expand(sample.shape[0])
 
         t_emb = self.time_proj(timesteps).to(dtype)
         emb = self.time_embedding(t_emb)

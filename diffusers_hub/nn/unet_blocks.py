@@ -82,9 +82,11 @@ class UNetBlock2D(nn.Module):
         resnet_pre_norm: accepted for config compatibility (always pre-norm).
         output_scale_factor: divisor of ResNet and self-attention outputs.
         skip_time_act: feed the time embedding to the ResNet projections without activation.
-        add_downsample, add_upsample: end with the resampler of the block's role.
+        add_downsample: end a down block with its downsampler.
+        add_upsample: end an up block with its upsampler.
         downsample_padding: 1, or 0 for the pad-right-bottom DDPM layout.
-        downsample_type, upsample_type: ``"conv"`` or ``"resnet"`` where the type leaves it open.
+        downsample_type: ``"conv"`` or ``"resnet"``, where the block type leaves it open.
+        upsample_type: likewise for up blocks.
         attention_head_dim: channels per self-attention head (None: one head).
         attn_groups: GroupNorm groups of mid-block self-attention; None means ``resnet_groups``
             with ``"default"`` and no norm with ``"scale_shift"`` (the diffusers rule).

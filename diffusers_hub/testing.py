@@ -40,6 +40,7 @@ __all__ = [
     "compare_schedules",
     "fixed_model_outputs",
     "run_schedule",
+    "twin_schedulers",
 ]
 
 
@@ -515,6 +516,25 @@ class MultistepSchedulerContract(StatefulSchedulerContract):
         copy = scheduler.get_state()
         copy.model_outputs[0].add_(1.0)
         assert not torch.equal(copy.model_outputs[0], scheduler.state.model_outputs[0])
+
+
+def twin_schedulers(
+    scheduler_class: type[SchedulerMixin],
+    reference_class: Any,
+    config: dict[str, Any],
+    *,
+    share_tables: bool = True,
+) -> tuple[Any, Any]:
+    """(reference, ours) built from the same ``config``, for parity tests.
+
+    With ``share_tables`` the reference gets our ``alphas_cumprod`` (the format's float32 values
+    as a float64 tensor), so that it evaluates its coefficients in float64 too and the comparison
+    isolates the method from float32 rounding.
+    """
+    ours, reference = scheduler_class(**config), reference_class(**config)
+    if share_tables:
+        reference.alphas_cumprod = ours.alphas_cumprod.clone()
+    return reference, ours
 
 
 def compare_schedules(

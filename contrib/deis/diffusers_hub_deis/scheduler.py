@@ -178,13 +178,9 @@ DEISState = MultistepState
 class DEISMultistepScheduler(MultistepSchedulerMixin):
     """DEIS multistep sampler (orders 1-3), a drop-in for DDPM/DDIM schedulers.
 
-    The history of model outputs that a multistep method needs is kept in an explicit,
-    immutable :class:`DEISState` (``scheduler.state``), replaced by every ``step`` and reset
-    by ``set_timesteps``. ``step`` checks that the timestep it is given is the one the history
-    expects, so out-of-order calls fail loudly instead of silently mixing histories. A loop can
-    be stopped, its state saved (``get_state().to_dict()`` with ``torch.save``) and resumed in a
-    fresh scheduler with ``set_state``. ``scheduler.sigmas`` holds the noise levels
-    :math:`\\rho` of the schedule (the last one is where it ends).
+    The core's multistep mixin keeps the history explicit (:class:`DEISState`, stop, save and
+    resume: see :class:`~diffusers_hub.multistep.MultistepSchedulerMixin`); this class adds the
+    DEIS math. ``scheduler.sigmas`` holds the noise levels :math:`\\rho` of the schedule.
 
     References:
         Zhang, Chen 2022, DEIS, arXiv:2204.13902.
@@ -204,13 +200,7 @@ class DEISMultistepScheduler(MultistepSchedulerMixin):
 
     config_class = DEISMultistepSchedulerConfig
     config: DEISMultistepSchedulerConfig
-    order = 1
-    compatibles = (
-        "DDPMScheduler",
-        "DDIMScheduler",
-        "PNDMScheduler",
-        "DPMSolverMultistepScheduler",
-    )
+    compatibles = ("DDPMScheduler", "DDIMScheduler", "PNDMScheduler", "DPMSolverMultistepScheduler")
 
     def convert_model_output(
         self, model_output: torch.Tensor, sample: torch.Tensor, sigma: float

@@ -19,6 +19,7 @@ from diffusers_hub.testing import (
     SchedulerContract,
     compare_schedules,
     fixed_model_outputs,
+    twin_schedulers,
 )
 
 SHAPE = (2, 3, 8, 8)
@@ -50,13 +51,8 @@ class TestDEISMultistep(MultistepSchedulerContract):
 
 
 def make_pair(**config: Any) -> tuple[Any, DEISMultistepScheduler]:
-    diffusers = pytest.importorskip("diffusers")
-    ours = DEISMultistepScheduler(**config)
-    ref = diffusers.DEISMultistepScheduler(**config)
-    # the same alpha_bar values as a float64 tensor: the reference then evaluates its noise levels
-    # in float64 too, so the comparison isolates the solver from float32 rounding.
-    ref.alphas_cumprod = ours.alphas_cumprod.clone()
-    return ref, ours
+    reference = pytest.importorskip("diffusers").DEISMultistepScheduler
+    return twin_schedulers(DEISMultistepScheduler, reference, config)
 
 
 def assert_parity(

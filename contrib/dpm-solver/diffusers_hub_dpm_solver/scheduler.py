@@ -343,12 +343,9 @@ DPMSolverState = MultistepState
 class DPMSolverMultistepScheduler(MultistepSchedulerMixin):
     """DPM-Solver++ multistep sampler (orders 1-3), a drop-in for DDPM/DDIM schedulers.
 
-    The history of model outputs that a multistep method needs is kept in an explicit,
-    immutable :class:`DPMSolverState` (``scheduler.state``), replaced by every ``step`` and reset
-    by ``set_timesteps``. ``step`` checks that the timestep it is given is the one the history
-    expects, so out-of-order calls fail loudly instead of silently mixing histories. A loop can
-    be stopped, its state saved (``get_state().to_dict()`` with ``torch.save``) and resumed in a
-    fresh scheduler with ``set_state``.
+    The history a multistep method needs is an explicit, immutable :class:`DPMSolverState`
+    (``scheduler.state``) kept by :class:`~diffusers_hub.multistep.MultistepSchedulerMixin`:
+    out-of-order steps fail loudly, and a loop can be stopped, saved and resumed.
 
     References:
         Lu et al. 2022, DPM-Solver++, arXiv:2211.01095; Lu et al. 2022, DPM-Solver,
@@ -357,25 +354,18 @@ class DPMSolverMultistepScheduler(MultistepSchedulerMixin):
     Example:
         >>> import torch
         >>> from diffusers_hub_dpm_solver import DPMSolverMultistepScheduler
-        >>> scheduler = DPMSolverMultistepScheduler(solver_order=2)
+        >>> scheduler = DPMSolverMultistepScheduler(solver_order=2, use_karras_sigmas=True)
         >>> scheduler.set_timesteps(10)
-        >>> x = torch.randn(1, 3, 8, 8)
+        >>> x = torch.randn(1, 3, 8, 8) * float(scheduler.sigmas[0])
         >>> for t in scheduler.timesteps:
-        ...     eps = torch.zeros_like(x)  # a model's noise prediction
-        ...     x = scheduler.step(eps, t, x).prev_sample
-        >>> scheduler.state.step_index
-        10
+        ...     x = scheduler.step(torch.zeros_like(x), t, x).prev_sample  # zero noise predicted
+        >>> float(scheduler.sigmas[-1]), len(scheduler.state.model_outputs)
+        (0.0, 1)
     """
 
     config_class = DPMSolverMultistepSchedulerConfig
     config: DPMSolverMultistepSchedulerConfig
-    order = 1
-    compatibles = (
-        "DDPMScheduler",
-        "DDIMScheduler",
-        "PNDMScheduler",
-        "DEISMultistepScheduler",
-    )
+    compatibles = ("DDPMScheduler", "DDIMScheduler", "PNDMScheduler", "DEISMultistepScheduler")
 
     @property
     def final_sigma(self) -> float:

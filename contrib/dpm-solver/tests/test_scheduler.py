@@ -19,6 +19,7 @@ from diffusers_hub.testing import (
     SchedulerContract,
     compare_schedules,
     fixed_model_outputs,
+    twin_schedulers,
 )
 
 SHAPE = (2, 3, 8, 8)
@@ -29,13 +30,6 @@ SHAPE = (2, 3, 8, 8)
 # --------------------------------------------------------------------------------------------------
 
 
-class TestDPMSolverFirstOrder(SchedulerContract):
-    """Order 1 keeps no history, so the whole memoryless contract applies unchanged."""
-
-    scheduler_class = DPMSolverMultistepScheduler
-    scheduler_config: ClassVar[dict[str, Any]] = {"num_train_timesteps": 100, "solver_order": 1}
-
-
 class TestDPMSolverMultistep(MultistepSchedulerContract):
     """Orders 2-3 carry an explicit history: the kit's stateful contract applies."""
 
@@ -44,19 +38,21 @@ class TestDPMSolverMultistep(MultistepSchedulerContract):
     sample_shape = SHAPE
 
 
+class TestDPMSolverFirstOrder(SchedulerContract):
+    """Order 1 keeps no history, so the whole memoryless contract applies unchanged."""
+
+    scheduler_class = DPMSolverMultistepScheduler
+    scheduler_config: ClassVar[dict[str, Any]] = {"num_train_timesteps": 100, "solver_order": 1}
+
+
 # --------------------------------------------------------------------------------------------------
 # Parity with diffusers
 # --------------------------------------------------------------------------------------------------
 
 
 def make_pair(**config: Any) -> tuple[Any, DPMSolverMultistepScheduler]:
-    diffusers = pytest.importorskip("diffusers")
-    ours = DPMSolverMultistepScheduler(**config)
-    ref = diffusers.DPMSolverMultistepScheduler(**config)
-    # the same alpha_bar values as a float64 tensor: the reference then evaluates its noise levels
-    # in float64 too, so the comparison isolates the solver from float32 rounding.
-    ref.alphas_cumprod = ours.alphas_cumprod.clone()
-    return ref, ours
+    reference = pytest.importorskip("diffusers").DPMSolverMultistepScheduler
+    return twin_schedulers(DPMSolverMultistepScheduler, reference, config)
 
 
 def assert_parity(config: dict[str, Any], steps: int, tol: float = 1e-5) -> float:

@@ -13,6 +13,7 @@ from diffusers_hub.testing import (
     MultistepSchedulerContract,
     compare_schedules,
     fixed_model_outputs,
+    twin_schedulers,
 )
 
 SHAPE = (2, 3, 8, 8)
@@ -72,13 +73,9 @@ class TestPNDMSkipPRK(_PNDMContract):
 
 
 def make_pair(share_tables: bool = True, **config: Any) -> tuple[Any, PNDMScheduler]:
-    diffusers = pytest.importorskip("diffusers")
-    ours = PNDMScheduler(**config)
-    ref = diffusers.PNDMScheduler(**config)
+    reference = pytest.importorskip("diffusers").PNDMScheduler
+    ref, ours = twin_schedulers(PNDMScheduler, reference, config, share_tables=share_tables)
     if share_tables:
-        # the same values as float64 tensors: the reference then evaluates its coefficients in
-        # float64 too, so the comparison isolates the method from float32 rounding.
-        ref.alphas_cumprod = ours.alphas_cumprod.clone()
         ref.final_alpha_cumprod = torch.tensor(ours.final_alpha_cumprod, dtype=torch.float64)
     return ref, ours
 

@@ -38,13 +38,8 @@ import torch
 from pydantic import field_validator, model_validator
 from torch import Tensor
 
-from diffusers_hub.multistep import (
-    History,
-    MultistepSchedulerConfig,
-    MultistepSchedulerMixin,
-    MultistepState,
-    StepResult,
-)
+from diffusers_hub import multistep
+from diffusers_hub.multistep import History, StepResult
 from diffusers_hub.schedules import dynamic_threshold, eps_from_x0, predict_eps, predict_x0
 
 __all__ = [
@@ -301,7 +296,7 @@ def dpm_solver_third_order_update(
 # --------------------------------------------------------------------------------------------------
 
 
-class DPMSolverMultistepSchedulerConfig(MultistepSchedulerConfig):
+class DPMSolverMultistepSchedulerConfig(multistep.MultistepSchedulerConfig):
     """Config of :class:`DPMSolverMultistepScheduler` (the diffusers ``scheduler_config.json`` keys).
 
     ``clip_sample`` is inherited but not used by this solver (diffusers ignores it too); use
@@ -337,10 +332,10 @@ class DPMSolverMultistepSchedulerConfig(MultistepSchedulerConfig):
 
 
 #: The multistep history of this scheduler (the core's explicit multistep state).
-DPMSolverState = MultistepState
+DPMSolverState = multistep.MultistepState
 
 
-class DPMSolverMultistepScheduler(MultistepSchedulerMixin):
+class DPMSolverMultistepScheduler(multistep.MultistepSchedulerMixin):
     """DPM-Solver++ multistep sampler (orders 1-3), a drop-in for DDPM/DDIM schedulers.
 
     The history a multistep method needs is an explicit, immutable :class:`DPMSolverState`

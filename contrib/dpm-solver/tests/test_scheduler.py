@@ -14,13 +14,8 @@ from diffusers_hub_dpm_solver.scheduler import (
     karras_sigmas,
 )
 
-from diffusers_hub.testing import (
-    MultistepSchedulerContract,
-    SchedulerContract,
-    compare_schedules,
-    fixed_model_outputs,
-    twin_schedulers,
-)
+import diffusers_hub.testing as kit
+from diffusers_hub.testing import compare_schedules, fixed_model_outputs, twin_schedulers
 
 SHAPE = (2, 3, 8, 8)
 
@@ -30,7 +25,7 @@ SHAPE = (2, 3, 8, 8)
 # --------------------------------------------------------------------------------------------------
 
 
-class TestDPMSolverMultistep(MultistepSchedulerContract):
+class TestDPMSolverMultistep(kit.MultistepSchedulerContract):
     """Orders 2-3 carry an explicit history: the kit's stateful contract applies."""
 
     scheduler_class = DPMSolverMultistepScheduler
@@ -38,7 +33,7 @@ class TestDPMSolverMultistep(MultistepSchedulerContract):
     sample_shape = SHAPE
 
 
-class TestDPMSolverFirstOrder(SchedulerContract):
+class TestDPMSolverFirstOrder(kit.SchedulerContract):
     """Order 1 keeps no history, so the whole memoryless contract applies unchanged."""
 
     scheduler_class = DPMSolverMultistepScheduler

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -21,12 +22,20 @@ from pydantic import BaseModel, ConfigDict
 from diffusers_hub._version import DIFFUSERS_FORMAT_VERSION, __version__
 from diffusers_hub.errors import ConfigError
 
-__all__ = ["ComponentConfig", "ConfigMixin", "read_json", "write_json_atomic"]
+__all__ = [
+    "ComponentConfig",
+    "ComponentFiles",
+    "ConfigMixin",
+    "PretrainedMixin",
+    "read_json",
+    "write_json_atomic",
+]
 
 logger = logging.getLogger(__name__)
 
 C = TypeVar("C", bound="ComponentConfig")
 M = TypeVar("M", bound="ConfigMixin")
+P = TypeVar("P", bound="PretrainedMixin")
 
 
 def read_json(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -219,34 +228,38 @@ class ConfigMixin:
         )
 
     @classmethod
-    def load_config(
-        cls,
-        path_or_repo: str | os.PathLike[str],
-        *,
-        subfolder: str | None = None,
-        revision: str | None = None,
-        cache_dir: str | os.PathLike[str] | None = None,
-        token: str | bool | None = None,
-        local_files_only: bool = False,
-    ) -> dict[str, Any]:
-        """Read this component's config JSON from a folder or a Hub repo id.
+    def load_config(cls, source: str | os.PathLike[str] | ComponentFiles) -> dict[str, Any]:
+        """Read this component's config JSON from a folder, a Hub repo id, or ``files``.
 
-        A pipeline folder whose config sits in a component subfolder is searched too when
-        ``subfolder`` is not given (``scheduler/`` for schedulers, ``unet/`` for models).
+        A pipeline folder whose config sits in a component subfolder is searched too
+        (``scheduler/`` for schedulers, ``unet/`` for models); a :class:`ComponentFiles` carries
+        the other lookup options. The result holds the file's path under ``"__source__"``.
+
+        Raises:
+            HubError: the file is not found.
+            ConfigError: the file is not a JSON object.
         """
-        from diffusers_hub import hub
-
-        path = hub.resolve_file(
-            path_or_repo,
-            cls.config_name,
-            subfolder=subfolder,
-            default_subfolder=cls.default_subfolder,
-            revision=revision,
-            cache_dir=cache_dir,
-            token=token,
-            local_files_only=local_files_only,
+        files = (
+            source
+            if isinstance(source, ComponentFiles)
+            else ComponentFiles(source, default_subfolder=cls.default_subfolder)
         )
+        path = files.get(cls.config_name)
         return read_json(path) | {"__source__": str(path)}
+
+    @classmethod
+    def from_files(cls: type[M], files: ComponentFiles, **overrides: Any) -> M:
+        """Build the component from the config file in ``files`` (``from_pretrained`` calls it).
+
+        A file saved for another class (a DDPM scheduler config read by DDIM) converts quietly;
+        otherwise keys this class does not know are ignored with one warning that names them.
+        """
+        data = cls.load_config(files)
+        source = data.pop("__source__", None)
+        saved_class = data.get("_class_name")
+        swap = isinstance(saved_class, str) and saved_class != cls.__name__
+        config = cls.config_class.from_dict(data, source=source, warn_unknown=not swap)
+        return cls(config, **overrides)
 
     @classmethod
     def from_config(
@@ -294,3 +307,103 @@ class ConfigMixin:
             raise ConfigError(f"{directory}: is a file; save_config needs a folder path")
         directory.mkdir(parents=True, exist_ok=True)
         write_json_atomic(directory / self.config_name, self.config_dict())
+
+
+@dataclass(frozen=True)
+class ComponentFiles:
+    """Where one component's files are: a local folder or Hub repo id and the lookup options.
+
+    Attributes:
+        path_or_repo: a local folder or a Hub repo id.
+        subfolder: the component folder inside it (default: the root, then ``default_subfolder``).
+        default_subfolder: the component's folder in a pipeline folder (``"tokenizer"``, ...).
+        revision: Hub branch, tag or commit.
+        cache_dir: Hub cache folder.
+        token: Hub token for private repos.
+        local_files_only: never touch the network.
+    """
+
+    path_or_repo: str | os.PathLike[str]
+    subfolder: str | None = None
+    default_subfolder: str | None = None
+    revision: str | None = None
+    cache_dir: str | os.PathLike[str] | None = None
+    token: str | bool | None = None
+    local_files_only: bool = False
+
+    def get(self, filename: str) -> Path:
+        """The local path of ``filename`` (downloaded when it comes from the Hub).
+
+        Raises:
+            HubError: the file is not there; the message says where it was looked for.
+        """
+        from diffusers_hub import hub
+
+        return hub.resolve_file(filename=filename, **vars(self))
+
+    def find(self, filename: str) -> Path | None:
+        """:meth:`get`, or None when the file is not there."""
+        from diffusers_hub import hub
+
+        try:
+            return self.get(filename)
+        except hub.HubError:
+            return None
+
+
+class PretrainedMixin:
+    """The one ``from_pretrained`` of components stored as files in a folder: processors
+    (tokenizers, feature extractors) and schedulers.
+
+    A subclass implements :meth:`from_files`, which reads what it needs through a
+    :class:`ComponentFiles`; :class:`ConfigMixin` provides it for components that are one config
+    file (list ``ConfigMixin`` first among the bases).
+    """
+
+    default_subfolder: ClassVar[str | None] = None
+
+    @classmethod
+    def from_pretrained(
+        cls: type[P],
+        path_or_repo: str | os.PathLike[str],
+        *,
+        subfolder: str | None = None,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        token: str | bool | None = None,
+        local_files_only: bool = False,
+        **overrides: Any,
+    ) -> P:
+        """Load from a component folder, a pipeline folder (its ``default_subfolder``), or a Hub
+        repo id.
+
+        Args:
+            path_or_repo: a local folder or a Hub repo id.
+            subfolder: the component folder inside ``path_or_repo`` (default: the root, then
+                ``default_subfolder``).
+            revision: Hub branch, tag or commit.
+            cache_dir: Hub cache folder.
+            token: Hub token for private repos.
+            local_files_only: never touch the network.
+            **overrides: config fields that replace the saved ones (``prediction_type=...``).
+
+        Raises:
+            HubError: a file is not found.
+            ConfigError: a file is malformed or a value is invalid (the message names the file
+                and the field).
+        """
+        files = ComponentFiles(
+            path_or_repo,
+            subfolder,
+            cls.default_subfolder,
+            revision,
+            cache_dir,
+            token,
+            local_files_only,
+        )
+        return cls.from_files(files, **overrides)
+
+    @classmethod
+    def from_files(cls: type[P], files: ComponentFiles, **overrides: Any) -> P:
+        """Build the component from its files (implemented by each component)."""
+        raise NotImplementedError(f"{cls.__name__} does not implement from_files()")

@@ -31,7 +31,7 @@ import torch
 from pydantic import Field
 
 from diffusers_hub import schedules
-from diffusers_hub.config import ComponentConfig, ConfigMixin
+from diffusers_hub.config import ComponentConfig, ConfigMixin, PretrainedMixin
 from diffusers_hub.noise import GeneratorLike
 
 __all__ = [
@@ -189,7 +189,7 @@ def timestep_to_int(timestep: int | float | torch.Tensor | np.integer[Any] | np.
 # --------------------------------------------------------------------------------------------------
 
 
-class SchedulerMixin(ConfigMixin):
+class SchedulerMixin(ConfigMixin, PretrainedMixin):
     """Base of every scheduler: the beta schedule, the timestep schedule, noising and targets.
 
     Subclasses set ``config_class`` and implement ``step``. The constructor takes a config object
@@ -251,42 +251,6 @@ class SchedulerMixin(ConfigMixin):
         return self.config.num_train_timesteps
 
     # ---------------------------------------------------------------- loading and saving
-
-    @classmethod
-    def from_pretrained(
-        cls: type[S],
-        path_or_repo: str | os.PathLike[str],
-        *,
-        subfolder: str | None = None,
-        revision: str | None = None,
-        cache_dir: str | os.PathLike[str] | None = None,
-        token: str | bool | None = None,
-        local_files_only: bool = False,
-        **overrides: Any,
-    ) -> S:
-        """Load the scheduler from a folder or Hub repo id holding ``scheduler_config.json``.
-
-        A pipeline folder's ``scheduler/`` is found without ``subfolder``. A file saved for another
-        scheduler (a DDPM config read by DDIM) converts quietly; keys unknown to this class are
-        dropped. ``overrides`` replace config fields (``prediction_type="v_prediction"``).
-
-        Raises:
-            HubError: no config file found.
-            ConfigError: malformed file or invalid values (the message names file and field).
-        """
-        data = cls.load_config(
-            path_or_repo,
-            subfolder=subfolder,
-            revision=revision,
-            cache_dir=cache_dir,
-            token=token,
-            local_files_only=local_files_only,
-        )
-        source = data.pop("__source__", None)
-        saved_class = data.get("_class_name")
-        swap = isinstance(saved_class, str) and saved_class != cls.__name__
-        config = cls.config_class.from_dict(data, source=source, warn_unknown=not swap)
-        return cls(config, **overrides)
 
     def save_pretrained(self, directory: str | os.PathLike[str]) -> None:
         """Write ``scheduler_config.json`` (with ``_class_name``) into ``directory``, atomically."""

@@ -37,8 +37,10 @@ __all__ = [
     "PipelineContract",
     "SchedulerContract",
     "StatefulSchedulerContract",
+    "compare_schedules",
     "fixed_model_outputs",
     "run_schedule",
+    "twin_schedulers",
 ]
 
 
@@ -422,83 +424,138 @@ class StatefulSchedulerContract(SchedulerContract):
 class MultistepSchedulerContract(StatefulSchedulerContract):
     """Extra checks for schedulers built on :class:`diffusers_hub.multistep.MultistepSchedulerMixin`.
 
-    Set ``scheduler_config`` with a ``solver_order`` of 2 or more; the tests read the history
-    through ``scheduler.state`` (a :class:`~diffusers_hub.multistep.MultistepState`).
+    Set ``scheduler_config`` so that the scheduler keeps a history (a ``solver_order`` of 2 or
+    more); the tests read it through ``scheduler.state`` and ``scheduler.recorded_timesteps``.
+
+    Attributes:
+        resume_points: the step indices at which a 12-step run is stopped, saved and resumed.
     """
 
-    def test_stop_save_resume_restart(self, tmp_path: Path) -> None:
-        from diffusers_hub.multistep import MultistepState
+    resume_points: ClassVar[tuple[int, ...]] = (5,)
 
-        steps = 12
+    def test_stop_save_resume_restart(self, tmp_path: Path) -> None:
         scheduler: Any = self.make_scheduler()
-        keep = scheduler.history_size
-        scheduler.set_timesteps(steps)
-        outputs = self.fixed_outputs(steps)
+        scheduler.set_timesteps(12)
+        outputs = self.fixed_outputs(len(scheduler.timesteps))
         sample = self.fixed_outputs(1, seed=9)[0]
         full = self.run_steps(scheduler, sample, outputs)
-        assert scheduler.state.step_index == steps
-        scheduler.set_timesteps(steps)  # restart: the history is reset
-        assert scheduler.state == MultistepState()
-        head = self.run_steps(scheduler, sample, outputs, stop=5)
-        state = scheduler.state
-        assert state.step_index == 5 and len(state.model_outputs) == keep
-        assert list(state.timesteps) == scheduler.timesteps[5 - keep : 5].tolist()
-        torch.save({"state": scheduler.get_state().to_dict(), "x": head}, tmp_path / "ckpt.pt")
-        loaded = torch.load(tmp_path / "ckpt.pt", weights_only=True)
-        fresh: Any = self.make_scheduler()
-        fresh.set_timesteps(steps)
-        fresh.set_state(loaded["state"])
-        assert torch.equal(self.run_steps(fresh, loaded["x"], outputs, start=5), full)
-        assert torch.equal(self.run_steps(scheduler, head, outputs, start=5), full)
+        assert scheduler.state.step_index == len(scheduler.timesteps)
+        for stop in self.resume_points:
+            scheduler.set_timesteps(12)  # restart: the history is reset
+            assert scheduler.state == scheduler.state_class()
+            head = self.run_steps(scheduler, sample, outputs, stop=stop)
+            state = scheduler.state
+            assert state.step_index == stop and len(state.model_outputs) == len(state.timesteps)
+            assert list(state.timesteps) == scheduler.recorded_timesteps(stop)
+            path = tmp_path / f"ckpt{stop}.pt"
+            torch.save({"state": scheduler.get_state().to_dict(), "x": head}, path)
+            loaded = torch.load(path, weights_only=True)
+            fresh: Any = self.make_scheduler()
+            fresh.set_timesteps(12)
+            fresh.set_state(loaded["state"])
+            assert torch.equal(self.run_steps(fresh, loaded["x"], outputs, start=stop), full)
+            assert torch.equal(self.run_steps(scheduler, head, outputs, start=stop), full)
 
     def test_out_of_order_step_raises_clear_error(self) -> None:
         import pytest
 
-        scheduler: Any = self.make_scheduler()
-        scheduler.set_timesteps(10)
-        outputs = self.fixed_outputs(10)
-        x = self.run_steps(scheduler, self.fixed_outputs(1)[0], outputs, stop=3)
+        scheduler: Any = self.make_scheduler_with_steps()
         ts = scheduler.timesteps.tolist()
-        with pytest.raises(ValueError, match=rf"expects timestep {ts[3]}"):
+        outputs = self.fixed_outputs(len(ts))
+        x = self.run_steps(scheduler, self.fixed_outputs(1)[0], outputs, stop=3)
+        with pytest.raises(ValueError, match=rf"expects timestep {ts[3]} \(step 3"):
             scheduler.step(outputs[5], ts[5], x)
         with pytest.raises(ValueError, match="expects timestep"):
             scheduler.step(outputs[2], ts[2], x)  # repeating a step needs set_state()
         assert scheduler.state.step_index == 3  # failures leave the history untouched
-        self.run_steps(scheduler, x, outputs, start=3)
+        x = self.run_steps(scheduler, x, outputs, start=3)
+        with pytest.raises(ValueError, match="finished"):
+            scheduler.step(outputs[-1], ts[-1], x)
         scheduler.reset_state()
         missing = next(t for t in range(scheduler.config.num_train_timesteps) if t not in ts)
         with pytest.raises(ValueError, match="not in the schedule"):
             scheduler.step(outputs[0], missing, x)
 
-    def test_fresh_start_mid_schedule_is_allowed(self) -> None:
-        scheduler: Any = self.make_scheduler()
-        scheduler.set_timesteps(10)
-        x = self.run_steps(scheduler, self.fixed_outputs(1)[0], self.fixed_outputs(10), start=4)
-        assert scheduler.state.step_index == 10 and bool(torch.isfinite(x).all())
-
-    def test_set_state_rejects_foreign_state(self) -> None:
+    def test_fresh_start_mid_schedule(self) -> None:
+        """Allowed with ``restart_anywhere`` (image-to-image), a clear error otherwise."""
         import pytest
 
-        scheduler: Any = self.make_scheduler()
-        scheduler.set_timesteps(10)
-        self.run_steps(scheduler, self.fixed_outputs(1)[0], self.fixed_outputs(10), stop=4)
+        scheduler: Any = self.make_scheduler_with_steps()
+        outputs, x = self.fixed_outputs(len(scheduler.timesteps)), self.fixed_outputs(1)[0]
+        if not scheduler.restart_anywhere:
+            with pytest.raises(ValueError, match="expects timestep"):
+                scheduler.step(outputs[4], scheduler.timesteps[4], x)
+            return
+        x = self.run_steps(scheduler, x, outputs, start=4)
+        assert scheduler.state.step_index == len(outputs) and bool(torch.isfinite(x).all())
+
+    def test_set_state_rejects_foreign_state(self) -> None:
+        import dataclasses
+
+        import pytest
+
+        scheduler: Any = self.make_scheduler_with_steps()
+        x = self.fixed_outputs(1)[0]
+        self.run_steps(scheduler, x, self.fixed_outputs(len(scheduler.timesteps)), stop=4)
         saved = scheduler.get_state()
         other: Any = self.make_scheduler()
-        other.set_timesteps(20)
+        other.set_timesteps(2 * self.num_inference_steps)
         with pytest.raises(ValueError, match="another set_timesteps"):
             other.set_state(saved)
-        first_order: Any = self.make_scheduler(solver_order=1)
-        first_order.set_timesteps(10)
-        with pytest.raises(ValueError, match="at most 0"):
-            first_order.set_state(saved)
+        keep = scheduler.history_size
+        too_long = dataclasses.replace(
+            saved, timesteps=(0,) * (keep + 1), model_outputs=(x,) * (keep + 1)
+        )
+        with pytest.raises(ValueError, match=f"at most {keep}"):
+            scheduler.set_state(too_long)
 
     def test_get_state_is_a_copy(self) -> None:
-        scheduler: Any = self.make_scheduler()
-        scheduler.set_timesteps(10)
-        self.run_steps(scheduler, self.fixed_outputs(1)[0], self.fixed_outputs(10), stop=2)
+        scheduler: Any = self.make_scheduler_with_steps()
+        outputs = self.fixed_outputs(len(scheduler.timesteps))
+        self.run_steps(scheduler, self.fixed_outputs(1)[0], outputs, stop=2)
         copy = scheduler.get_state()
         copy.model_outputs[0].add_(1.0)
         assert not torch.equal(copy.model_outputs[0], scheduler.state.model_outputs[0])
+
+
+def twin_schedulers(
+    scheduler_class: type[SchedulerMixin],
+    reference_class: Any,
+    config: dict[str, Any],
+    *,
+    share_tables: bool = True,
+) -> tuple[Any, Any]:
+    """(reference, ours) built from the same ``config``, for parity tests.
+
+    With ``share_tables`` the reference gets our ``alphas_cumprod`` (the format's float32 values
+    as a float64 tensor), so that it evaluates its coefficients in float64 too and the comparison
+    isolates the method from float32 rounding.
+    """
+    ours, reference = scheduler_class(**config), reference_class(**config)
+    if share_tables:
+        reference.alphas_cumprod = ours.alphas_cumprod.clone()
+    return reference, ours
+
+
+def compare_schedules(
+    scheduler: Any, reference: Any, outputs: list[Any], sample: Any
+) -> list[float]:
+    """Step two schedulers (ours and a reference, e.g. diffusers') side by side.
+
+    Both run the ordinary loop over ``scheduler.timesteps`` with ``outputs[i]`` at step i from
+    the same ``sample``.
+
+    Returns:
+        per step, ``max |x - x_ref| / max(1, max |x_ref|)``: the difference relative to the
+        size of the reference sample (fake model outputs make samples grow).
+    """
+    x = x_ref = sample
+    errors = []
+    for i, t in enumerate(scheduler.timesteps):
+        x = scheduler.step(outputs[i], t, x).prev_sample
+        x_ref = reference.step(outputs[i], t, x_ref).prev_sample
+        errors.append(float((x - x_ref).abs().max()) / max(1.0, float(x_ref.abs().max())))
+    return errors
 
 
 # --------------------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -18,8 +20,24 @@ def ldm() -> DiffusionPipeline:
     return pipe
 
 
+@pytest.mark.parametrize(
+    ("name", "class_name"),
+    [
+        ("pndm", "PNDMScheduler"),
+        ("deis", "DEISMultistepScheduler"),
+        ("dpm-solver", "DPMSolverMultistepScheduler"),
+    ],
+)
+def test_contrib_solvers_are_third_party_plugins(name: str, class_name: str) -> None:
+    scheduler = registry.scheduler(name)
+    assert registry.scheduler(class_name) is scheduler and scheduler.__name__ == class_name
+    entry = next(e for e in registry.list("scheduler") if e.name == name)
+    assert entry.distribution == f"diffusers-hub-{name}"
+    assert not entry.first_party
+
+
 @pytest.mark.parametrize("name", SOLVERS)
-def test_solver_swaps_into_ddpm_pipeline(name: str) -> None:
+def test_solver_swaps_into_ddpm_pipeline(name: str, tmp_path: Path) -> None:
     pipe = DiffusionPipeline.from_pretrained(registry.demo_checkpoint("ddpm"))
     pipe.set_progress_bar_config(disable=True)
     pipe.scheduler = registry.scheduler(name).from_config(pipe.scheduler.config)
@@ -31,6 +49,11 @@ def test_solver_swaps_into_ddpm_pipeline(name: str) -> None:
     ).images
     assert images.shape == (2, 16, 16, 1)
     assert np.isfinite(images).all() and images.std() > 0.1  # strokes on a dark ground
+    # model_index.json names the scheduler; loading resolves it through the registry
+    pipe.save_pretrained(tmp_path)
+    again = DiffusionPipeline.from_pretrained(tmp_path)
+    assert type(again.scheduler) is type(pipe.scheduler)
+    assert again.scheduler.config.to_dict() == pipe.scheduler.config.to_dict()
 
 
 PROMPTS = [

@@ -1,10 +1,22 @@
-"""The down, mid and up blocks of the diffusion UNets and autoencoders, with the constructor
-arguments and state-dict key names of the diffusers format (``resnets.j``, ``attentions.j``,
-``downsamplers.0``, ``upsamplers.0``)."""
+"""The down, mid and up blocks of the diffusion UNets and autoencoders.
+
+One parametrised block, :class:`UNetBlock2D`, builds every level: a stack of ResNet blocks, each
+optionally followed by an attention layer (self-attention, or a cross-attention transformer that
+the caller supplies), then an optional 2x resampler. Each block type name of the diffusers format
+(``DownBlock2D``, ``CrossAttnUpBlock2D``, ``UNetMidBlock2D``, ...) is a one-line declaration of
+its role, attention and resampler, with diffusers' constructor arguments and state-dict key names
+(``resnets.j``, ``attentions.j``, ``downsamplers.0``, ``upsamplers.0``).
+
+References:
+    Ho et al. 2020, appendix B (arXiv:2006.11239); Rombach et al. 2021, Sec. 3.3
+    (arXiv:2112.10752).
+"""
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from collections.abc import Callable
+from functools import partial
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
@@ -14,492 +26,319 @@ from diffusers_hub.nn.resnet import ResnetBlock2D
 from diffusers_hub.nn.sampling import Downsample2D, Upsample2D
 
 __all__ = [
-    "DOWN_BLOCK_TYPES",
-    "UP_BLOCK_TYPES",
     "AttnDownBlock2D",
     "AttnUpBlock2D",
+    "CrossAttnDownBlock2D",
+    "CrossAttnUpBlock2D",
     "DownBlock2D",
     "DownEncoderBlock2D",
     "ResnetDownsampleBlock2D",
     "ResnetUpsampleBlock2D",
+    "UNetBlock2D",
     "UNetMidBlock2D",
+    "UNetMidBlock2DCrossAttn",
     "UpBlock2D",
     "UpDecoderBlock2D",
-    "get_down_block",
-    "get_up_block",
+    "block_class",
 ]
 
 TimeScaleShift = Literal["default", "scale_shift"]
 ResampleType = Literal["conv", "resnet"]
+BlockRole = Literal["down", "mid", "up"]
+#: Builds the attention layer of a block for the given channel count; it is called as
+#: ``layer(hidden_states, context)``.
+AttentionFactory = Callable[[int], nn.Module]
+#: The self-attention of the blocks: over the pixels, with biases, and added to its input.
+_spatial_attention = partial(Attention, bias=True, residual_connection=True)
 
 
-class _BlockKwargs(TypedDict):
-    num_layers: int
-    in_channels: int
-    out_channels: int
-    temb_channels: int | None
-    dropout: float
-    resnet_eps: float
-    resnet_act_fn: str
-    resnet_groups: int
-    resnet_time_scale_shift: TimeScaleShift
+class UNetBlock2D(nn.Module):
+    """One level of a UNet or autoencoder: ResNets with optional attention and resampling.
 
+    A subclass declares what it is with class keywords: ``role`` (``"down"``: ResNets at
+    ``out_channels`` then an optional downsampler; ``"up"``: the same with an upsampler, each
+    ResNet also taking one skip connection when ``skips``; ``"mid"``: ``resnets.0`` then
+    ``num_layers`` (attention, ResNet) pairs at constant width), ``attention`` (None, ``"self"``
+    or ``"cross"``: the ``transformer`` argument builds the layers) and ``resample`` (the
+    resampler kind; None lets ``downsample_type`` / ``upsample_type`` choose). Down blocks with
+    ``skips`` return ``(hidden_states, skip connections)``.
 
-class _UpBlockKwargs(_BlockKwargs):
-    prev_output_channel: int
-
-
-def _spatial_attention(
-    channels: int, attention_head_dim: int | None, eps: float, groups: int | None, scale: float
-) -> Attention:
-    """The self-attention of the UNet blocks: ``channels // attention_head_dim`` heads of width
-    ``attention_head_dim`` (one head of width ``channels`` when None), with GroupNorm, biases and
-    a residual connection."""
-    head_dim = channels if attention_head_dim is None else attention_head_dim
-    return Attention(
-        channels,
-        heads=max(channels // head_dim, 1),
-        dim_head=head_dim,
-        bias=True,
-        norm_num_groups=groups,
-        eps=eps,
-        residual_connection=True,
-        rescale_output_factor=scale,
-    )
-
-
-def _resnet_stack(
-    in_channels: int,
-    out_channels: int,
-    temb_channels: int | None,
-    num_layers: int,
-    *,
-    eps: float,
-    groups: int,
-    dropout: float,
-    time_scale_shift: TimeScaleShift,
-    act_fn: str,
-    output_scale_factor: float,
-    skip_time_act: bool = False,
-) -> nn.ModuleList:
-    return nn.ModuleList(
-        ResnetBlock2D(
-            in_channels if i == 0 else out_channels,
-            out_channels,
-            temb_channels=temb_channels,
-            groups=groups,
-            eps=eps,
-            dropout=dropout,
-            non_linearity=act_fn,
-            time_embedding_norm=time_scale_shift,
-            output_scale_factor=output_scale_factor,
-            skip_time_act=skip_time_act,
-        )
-        for i in range(num_layers)
-    )
-
-
-def _up_resnet_stack(
-    in_channels: int,
-    prev_output_channel: int,
-    out_channels: int,
-    temb_channels: int | None,
-    num_layers: int,
-    *,
-    eps: float,
-    groups: int,
-    dropout: float,
-    time_scale_shift: TimeScaleShift,
-    act_fn: str,
-    output_scale_factor: float,
-    skip_time_act: bool = False,
-) -> nn.ModuleList:
-    """ResNets of an up block: resnet i takes the running features (``prev_output_channel`` for
-    the first, ``out_channels`` after) concatenated with one skip connection (``in_channels`` for
-    the last, ``out_channels`` for the others)."""
-    blocks = []
-    for i in range(num_layers):
-        skip = in_channels if i == num_layers - 1 else out_channels
-        running = prev_output_channel if i == 0 else out_channels
-        blocks.append(
-            ResnetBlock2D(
-                running + skip,
-                out_channels,
-                temb_channels=temb_channels,
-                groups=groups,
-                eps=eps,
-                dropout=dropout,
-                non_linearity=act_fn,
-                time_embedding_norm=time_scale_shift,
-                output_scale_factor=output_scale_factor,
-                skip_time_act=skip_time_act,
-            )
-        )
-    return nn.ModuleList(blocks)
-
-
-def _resample_resnet(
-    channels: int,
-    temb_channels: int | None,
-    *,
-    up: bool,
-    eps: float,
-    groups: int,
-    dropout: float,
-    time_scale_shift: TimeScaleShift,
-    act_fn: str,
-    output_scale_factor: float,
-    skip_time_act: bool = False,
-) -> ResnetBlock2D:
-    return ResnetBlock2D(
-        channels,
-        channels,
-        temb_channels=temb_channels,
-        groups=groups,
-        eps=eps,
-        dropout=dropout,
-        non_linearity=act_fn,
-        time_embedding_norm=time_scale_shift,
-        output_scale_factor=output_scale_factor,
-        skip_time_act=skip_time_act,
-        up=up,
-        down=not up,
-    )
-
-
-def _pop_skip(
-    hidden_states: Tensor, skips: tuple[Tensor, ...]
-) -> tuple[Tensor, tuple[Tensor, ...]]:
-    """Concatenate the last skip connection to ``hidden_states`` along channels."""
-    return torch.cat([hidden_states, skips[-1]], dim=1), skips[:-1]
-
-
-class DownBlock2D(nn.Module):
-    """``num_layers`` ResNet blocks, then an optional stride-2 convolution.
+    The channel arguments may be given positionally in diffusers' order for the block type
+    (:meth:`positional`): ``(in_channels, out_channels, temb_channels)`` for down blocks,
+    ``(in_channels, temb_channels)`` for mid blocks, ``(in_channels, prev_output_channel,
+    out_channels, temb_channels)`` for up blocks with skip connections.
 
     Args:
-        in_channels: input channels.
-        out_channels: channels of every ResNet block.
-        temb_channels: time-embedding width.
+        in_channels: input channels (of the deepest skip connection, for up blocks).
+        out_channels: channels of every ResNet; mid blocks keep ``in_channels``.
+        temb_channels: time-embedding width, or None (autoencoders).
+        prev_output_channel: channels of the incoming features (up blocks with skips).
+        num_layers: ResNet blocks (attention + ResNet pairs after the first, for mid blocks).
         dropout: ResNet dropout.
-        num_layers: number of ResNet blocks.
-        resnet_eps: GroupNorm epsilon.
-        resnet_time_scale_shift: ``"default"`` or ``"scale_shift"``.
+        resnet_eps: GroupNorm epsilon of ResNets and attention.
+        resnet_time_scale_shift: ``"default"`` (add) or ``"scale_shift"`` (AdaGN).
         resnet_act_fn: activation name.
-        resnet_groups: GroupNorm groups.
+        resnet_groups: GroupNorm groups; None means ``min(in_channels // 4, 32)``.
         resnet_pre_norm: accepted for config compatibility (always pre-norm).
-        output_scale_factor: ResNet output divisor.
-        add_downsample: end with ``downsamplers.0``.
+        output_scale_factor: divisor of ResNet and self-attention outputs.
+        skip_time_act: feed the time embedding to the ResNet projections without activation.
+        add_downsample: end a down block with its downsampler.
+        add_upsample: end an up block with its upsampler.
         downsample_padding: 1, or 0 for the pad-right-bottom DDPM layout.
+        downsample_type: ``"conv"`` or ``"resnet"``, where the block type leaves it open.
+        upsample_type: likewise for up blocks.
+        attention_head_dim: channels per self-attention head (None: one head).
+        attn_groups: GroupNorm groups of mid-block self-attention; None means ``resnet_groups``
+            with ``"default"`` and no norm with ``"scale_shift"`` (the diffusers rule).
+        add_attention: False drops the attention of a mid block.
+        resolution_idx: accepted for config compatibility (FreeU index; unused).
+        transformer: builds a block's cross-attention layer from its channel count.
 
     Example:
-        >>> block = DownBlock2D(16, 32, 64, num_layers=2, resnet_groups=8)
+        >>> block = AttnDownBlock2D(16, 32, 64, num_layers=2, resnet_groups=8, attention_head_dim=8)
         >>> h, skips = block(torch.randn(1, 16, 8, 8), torch.randn(1, 64))
         >>> h.shape, len(skips)
         (torch.Size([1, 32, 4, 4]), 3)
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        temb_channels: int | None,
-        dropout: float = 0.0,
-        num_layers: int = 1,
-        resnet_eps: float = 1e-6,
-        resnet_time_scale_shift: TimeScaleShift = "default",
-        resnet_act_fn: str = "swish",
-        resnet_groups: int = 32,
-        resnet_pre_norm: bool = True,
-        output_scale_factor: float = 1.0,
-        add_downsample: bool = True,
-        downsample_padding: int = 1,
+    role: ClassVar[BlockRole] = "down"
+    attention: ClassVar[Literal["self", "cross"] | None] = None
+    resample: ClassVar[ResampleType | None] = "conv"
+    skips: ClassVar[bool] = True
+
+    def __init_subclass__(
+        cls,
+        *,
+        role: BlockRole,
+        attention: Literal["self", "cross"] | None = None,
+        resample: ResampleType | None = "conv",
+        skips: bool = True,
+        **kwargs: Any,
     ) -> None:
-        super().__init__()
-        self.resnets = _resnet_stack(
-            in_channels,
-            out_channels,
-            temb_channels,
-            num_layers,
-            eps=resnet_eps,
-            groups=resnet_groups,
-            dropout=dropout,
-            time_scale_shift=resnet_time_scale_shift,
-            act_fn=resnet_act_fn,
-            output_scale_factor=output_scale_factor,
-        )
-        self.downsamplers: nn.ModuleList | None = None
-        if add_downsample:
-            self.downsamplers = nn.ModuleList(
-                [Downsample2D(out_channels, use_conv=True, padding=downsample_padding)]
-            )
-
-    def forward(
-        self, hidden_states: Tensor, temb: Tensor | None = None
-    ) -> tuple[Tensor, tuple[Tensor, ...]]:
-        """(B, C_in, H, W) -> (output, skip connections for the up path)."""
-        skips: tuple[Tensor, ...] = ()
-        for resnet in self.resnets:
-            hidden_states = resnet(hidden_states, temb)
-            skips += (hidden_states,)
-        if self.downsamplers is not None:
-            for down in self.downsamplers:
-                hidden_states = down(hidden_states)
-            skips += (hidden_states,)
-        return hidden_states, skips
-
-
-class AttnDownBlock2D(nn.Module):
-    """ResNet blocks each followed by self-attention, then an optional downsampler.
-
-    The other arguments (in_channels, out_channels, temb_channels, dropout, num_layers, resnet_eps,
-    resnet_time_scale_shift, resnet_act_fn, resnet_groups, resnet_pre_norm, output_scale_factor,
-    downsample_padding) are those of :class:`DownBlock2D`.
-
-    Args:
-        attention_head_dim: channels per head (None: one head over all channels).
-        downsample_type: ``"conv"``, ``"resnet"`` (a ResNet block with average pooling) or None.
-        add_downsample: False drops the downsampler whatever ``downsample_type`` says.
-
-    Example:
-        >>> block = AttnDownBlock2D(16, 32, 64, resnet_groups=8, attention_head_dim=8)
-        >>> block(torch.randn(1, 16, 8, 8), torch.randn(1, 64))[0].shape
-        torch.Size([1, 32, 4, 4])
-    """
+        super().__init_subclass__(**kwargs)
+        cls.role, cls.attention, cls.resample, cls.skips = role, attention, resample, skips
 
     def __init__(
         self,
         in_channels: int,
-        out_channels: int,
-        temb_channels: int | None,
-        dropout: float = 0.0,
+        *args: int | None,
+        out_channels: int | None = None,
+        temb_channels: int | None = None,
+        prev_output_channel: int | None = None,
         num_layers: int = 1,
+        dropout: float = 0.0,
         resnet_eps: float = 1e-6,
         resnet_time_scale_shift: TimeScaleShift = "default",
         resnet_act_fn: str = "swish",
-        resnet_groups: int = 32,
+        resnet_groups: int | None = 32,
         resnet_pre_norm: bool = True,
-        attention_head_dim: int | None = 1,
         output_scale_factor: float = 1.0,
+        skip_time_act: bool = False,
+        add_downsample: bool = True,
+        add_upsample: bool = True,
         downsample_padding: int = 1,
         downsample_type: ResampleType | None = "conv",
-        add_downsample: bool = True,
+        upsample_type: ResampleType | None = "conv",
+        attention_head_dim: int | None = 1,
+        attn_groups: int | None = None,
+        add_attention: bool = True,
+        resolution_idx: int | None = None,
+        transformer: AttentionFactory | None = None,
     ) -> None:
         super().__init__()
-        self.resnets = _resnet_stack(
-            in_channels,
-            out_channels,
-            temb_channels,
-            num_layers,
-            eps=resnet_eps,
-            groups=resnet_groups,
-            dropout=dropout,
-            time_scale_shift=resnet_time_scale_shift,
-            act_fn=resnet_act_fn,
-            output_scale_factor=output_scale_factor,
-        )
-        self.attentions = nn.ModuleList(
-            _spatial_attention(
-                out_channels, attention_head_dim, resnet_eps, resnet_groups, output_scale_factor
+        role = self.role
+        names = self.positional()
+        if len(args) > len(names):
+            raise TypeError(
+                f"{type(self).__name__}() takes the channel arguments in_channels, "
+                f"{', '.join(names)} positionally; pass the others by keyword"
             )
-            for _ in range(num_layers)
+        given = dict(zip(names, args))
+        temb_channels = given.get("temb_channels", temb_channels)
+        prev_output_channel = given.get("prev_output_channel", prev_output_channel)
+        out = given.get("out_channels", out_channels)
+        out = in_channels if out is None or role == "mid" else out
+        groups = resnet_groups if resnet_groups is not None else min(in_channels // 4, 32)
+        self.resolution_idx = resolution_idx
+
+        # ResnetBlock2D's arguments, from the block's (diffusers') names for them
+        options: dict[str, Any] = {
+            "temb_channels": temb_channels,
+            "groups": groups,
+            "eps": resnet_eps,
+            "dropout": dropout,
+            "non_linearity": resnet_act_fn,
+            "time_embedding_norm": resnet_time_scale_shift,
+            "output_scale_factor": output_scale_factor,
+            "skip_time_act": skip_time_act,
+        }
+
+        def resnet(c_in: int, up: bool = False, down: bool = False) -> ResnetBlock2D:
+            return ResnetBlock2D(c_in, out, **options, up=up, down=down)
+
+        self.resnets = nn.ModuleList(
+            resnet(c)
+            for c in self._resnet_inputs(in_channels, out, prev_output_channel, num_layers)
         )
-        self.downsample_type = downsample_type if add_downsample else None
+
+        self.attentions = nn.ModuleList()
+        if self.attention == "cross":
+            if transformer is None:
+                raise ValueError(f"{type(self).__name__} needs a transformer factory")
+            self.attentions.extend(transformer(out) for _ in range(num_layers))
+        elif self.attention == "self" and (add_attention or role != "mid"):
+            if attn_groups is None and (role != "mid" or resnet_time_scale_shift == "default"):
+                attn_groups = groups
+            head_dim = out if attention_head_dim is None else attention_head_dim
+            self.attentions.extend(
+                _spatial_attention(
+                    out,
+                    heads=max(out // head_dim, 1),
+                    dim_head=head_dim,
+                    norm_num_groups=attn_groups,
+                    eps=resnet_eps,
+                    rescale_output_factor=output_scale_factor,
+                )
+                for _ in range(num_layers)
+            )
+
+        kind = self.resample or (downsample_type if role == "down" else upsample_type)
+        wanted = add_downsample if role == "down" else add_upsample
         self.downsamplers: nn.ModuleList | None = None
-        if self.downsample_type == "conv":
-            self.downsamplers = nn.ModuleList(
-                [Downsample2D(out_channels, use_conv=True, padding=downsample_padding)]
-            )
-        elif self.downsample_type == "resnet":
-            self.downsamplers = nn.ModuleList(
-                [
-                    _resample_resnet(
-                        out_channels,
-                        temb_channels,
-                        up=False,
-                        eps=resnet_eps,
-                        groups=resnet_groups,
-                        dropout=dropout,
-                        time_scale_shift=resnet_time_scale_shift,
-                        act_fn=resnet_act_fn,
-                        output_scale_factor=output_scale_factor,
-                    )
-                ]
-            )
-        elif self.downsample_type is not None:
-            raise ValueError(f"unknown downsample_type {downsample_type!r}; allowed: conv, resnet")
+        self.upsamplers: nn.ModuleList | None = None
+        if role != "mid" and wanted and kind is not None:
+            layer: nn.Module
+            if kind == "resnet":
+                layer = resnet(out, up=role == "up", down=role == "down")
+            elif kind != "conv":
+                raise ValueError(f"unknown {role}sample type {kind!r}; allowed: conv, resnet")
+            elif role == "down":
+                layer = Downsample2D(out, use_conv=True, padding=downsample_padding)
+            else:
+                layer = Upsample2D(out, use_conv=True)
+            setattr(self, f"{role}samplers", nn.ModuleList([layer]))
 
-    def forward(
-        self, hidden_states: Tensor, temb: Tensor | None = None
-    ) -> tuple[Tensor, tuple[Tensor, ...]]:
-        """(B, C_in, H, W) -> (output, skip connections for the up path)."""
-        skips: tuple[Tensor, ...] = ()
-        for resnet, attn in zip(self.resnets, self.attentions):
-            hidden_states = attn(resnet(hidden_states, temb))
-            skips += (hidden_states,)
-        if self.downsamplers is not None:
-            for down in self.downsamplers:
-                if self.downsample_type == "resnet":
-                    hidden_states = down(hidden_states, temb)
-                else:
-                    hidden_states = down(hidden_states)
-            skips += (hidden_states,)
-        return hidden_states, skips
+    @classmethod
+    def positional(cls) -> tuple[str, ...]:
+        """The channel arguments after ``in_channels`` in diffusers' positional order."""
+        if cls.role == "mid":
+            return ("temb_channels",)
+        if cls.role == "up" and cls.skips:
+            return ("prev_output_channel", "out_channels", "temb_channels")
+        return ("out_channels", "temb_channels")
 
+    def _resnet_inputs(
+        self, in_channels: int, out: int, prev_output_channel: int | None, num_layers: int
+    ) -> list[int]:
+        """Input channels of each ResNet; up blocks with skips add one skip connection each."""
+        if self.role == "mid":
+            return [in_channels] * (num_layers + 1)
+        if self.role == "down" or not self.skips:
+            return [in_channels] + [out] * (num_layers - 1)
+        if prev_output_channel is None:
+            raise ValueError(f"{type(self).__name__} needs prev_output_channel")
+        return [
+            (prev_output_channel if i == 0 else out) + (in_channels if i == num_layers - 1 else out)
+            for i in range(num_layers)
+        ]
 
-class ResnetDownsampleBlock2D(nn.Module):
-    """Like :class:`DownBlock2D` but downsampling with a ResNet block (``down=True``).
-
-    The other arguments (in_channels, out_channels, temb_channels, dropout, num_layers, resnet_eps,
-    resnet_time_scale_shift, resnet_act_fn, resnet_groups, resnet_pre_norm, output_scale_factor,
-    add_downsample) are those of :class:`DownBlock2D`.
-
-    Args:
-        skip_time_act: feed the time embedding to the projections without activation.
-    """
-
-    def __init__(
+    def run(
         self,
-        in_channels: int,
-        out_channels: int,
-        temb_channels: int | None,
-        dropout: float = 0.0,
-        num_layers: int = 1,
-        resnet_eps: float = 1e-6,
-        resnet_time_scale_shift: TimeScaleShift = "default",
-        resnet_act_fn: str = "swish",
-        resnet_groups: int = 32,
-        resnet_pre_norm: bool = True,
-        output_scale_factor: float = 1.0,
-        add_downsample: bool = True,
-        skip_time_act: bool = False,
-    ) -> None:
-        super().__init__()
-        self.resnets = _resnet_stack(
-            in_channels,
-            out_channels,
-            temb_channels,
-            num_layers,
-            eps=resnet_eps,
-            groups=resnet_groups,
-            dropout=dropout,
-            time_scale_shift=resnet_time_scale_shift,
-            act_fn=resnet_act_fn,
-            output_scale_factor=output_scale_factor,
-            skip_time_act=skip_time_act,
-        )
-        self.downsamplers: nn.ModuleList | None = None
-        if add_downsample:
-            self.downsamplers = nn.ModuleList(
-                [
-                    _resample_resnet(
-                        out_channels,
-                        temb_channels,
-                        up=False,
-                        eps=resnet_eps,
-                        groups=resnet_groups,
-                        dropout=dropout,
-                        time_scale_shift=resnet_time_scale_shift,
-                        act_fn=resnet_act_fn,
-                        output_scale_factor=output_scale_factor,
-                        skip_time_act=skip_time_act,
-                    )
-                ]
-            )
+        hidden_states: Tensor,
+        temb: Tensor | None = None,
+        context: Tensor | None = None,
+        skips: tuple[Tensor, ...] | None = None,
+        upsample_size: tuple[int, int] | None = None,
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """Apply the block to (B, C_in, H, W) features.
+
+        Args:
+            hidden_states: (B, C_in, H, W).
+            temb: (B, temb_channels) time embedding, or None.
+            context: (B, M, D) ``encoder_hidden_states`` that cross-attention layers attend to.
+            skips: skip connections an up block consumes, last first.
+            upsample_size: output size of the upsampler instead of 2x.
+
+        Returns:
+            (B, C_out, H', W') and the output of every ResNet (and of the resampler).
+        """
+        h = hidden_states
+        outputs: tuple[Tensor, ...] = ()
+        attentions = self.attentions if len(self.attentions) else None
+        mid = self.role == "mid"
+        for i, resnet in enumerate(self.resnets):
+            if mid and i and attentions is not None:
+                h = attentions[i - 1](h, context)
+            if skips:
+                h, skips = torch.cat([h, skips[-1]], dim=1), skips[:-1]
+            h = resnet(h, temb)
+            if not mid and attentions is not None:
+                h = attentions[i](h, context)
+            outputs += (h,)
+        for layer in self.downsamplers or self.upsamplers or ():
+            if isinstance(layer, ResnetBlock2D):
+                h = layer(h, temb)
+            elif isinstance(layer, Upsample2D):
+                h = layer(h, upsample_size)
+            else:
+                h = layer(h)
+            outputs += (h,)
+        return h, outputs
 
     def forward(
-        self, hidden_states: Tensor, temb: Tensor | None = None
-    ) -> tuple[Tensor, tuple[Tensor, ...]]:
-        """(B, C_in, H, W) -> (output, skip connections for the up path)."""
-        skips: tuple[Tensor, ...] = ()
-        for resnet in self.resnets:
-            hidden_states = resnet(hidden_states, temb)
-            skips += (hidden_states,)
-        if self.downsamplers is not None:
-            for down in self.downsamplers:
-                hidden_states = down(hidden_states, temb)
-            skips += (hidden_states,)
-        return hidden_states, skips
+        self, hidden_states: Tensor, temb: Tensor | None = None, context: Tensor | None = None
+    ) -> Any:
+        """(B, C_in, H, W) -> (B, C_out, H', W'); down blocks with skips also return the skip
+        connections for the up path. ``context`` is what cross-attention layers attend to."""
+        h, outputs = self.run(hidden_states, temb, context)
+        return (h, outputs) if self.role == "down" and self.skips else h
 
 
-class DownEncoderBlock2D(nn.Module):
-    """The encoder block of the autoencoders: ResNet blocks without time embedding, then an
-    optional downsampler. ``forward(x) -> x`` (no skip connections).
+class _SkipUpBlock2D(UNetBlock2D, role="up"):
+    """Up blocks that consume ``len(resnets)`` skip connections, last first."""
 
-    The other arguments (in_channels, out_channels, dropout, num_layers, resnet_eps,
-    resnet_time_scale_shift, resnet_act_fn, resnet_groups, resnet_pre_norm, output_scale_factor,
-    add_downsample, downsample_padding) are those of :class:`DownBlock2D`.
+    def forward(  # type: ignore[override]
+        self,
+        hidden_states: Tensor,
+        res_hidden_states_tuple: tuple[Tensor, ...],
+        temb: Tensor | None = None,
+        upsample_size: tuple[int, int] | None = None,
+        context: Tensor | None = None,
+    ) -> Tensor:
+        """(B, prev_output_channel, H, W) and the skips -> (B, C_out, H', W')."""
+        return self.run(hidden_states, temb, context, res_hidden_states_tuple, upsample_size)[0]
 
-    Args:
+
+class DownBlock2D(UNetBlock2D, role="down"):
+    """``num_layers`` ResNet blocks, then an optional stride-2 convolution."""
+
+
+class AttnDownBlock2D(UNetBlock2D, role="down", attention="self", resample=None):
+    """ResNet blocks each followed by self-attention, then a ``downsample_type`` downsampler."""
+
+
+class CrossAttnDownBlock2D(UNetBlock2D, role="down", attention="cross"):
+    """ResNet blocks each followed by a spatial transformer that attends to the context
+    (``transformer`` builds it), then an optional stride-2 convolution."""
+
+
+class ResnetDownsampleBlock2D(UNetBlock2D, role="down", resample="resnet"):
+    """:class:`DownBlock2D` that downsamples with a ResNet block (2x2 average pooling)."""
+
+
+class DownEncoderBlock2D(UNetBlock2D, role="down", skips=False):
+    """The encoder block of the autoencoders: ResNets (usually without time embedding), then an
+    optional downsampler; ``forward(x) -> x``.
 
     Example:
         >>> DownEncoderBlock2D(8, 16, resnet_groups=4)(torch.randn(1, 8, 8, 8)).shape
         torch.Size([1, 16, 4, 4])
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        dropout: float = 0.0,
-        num_layers: int = 1,
-        resnet_eps: float = 1e-6,
-        resnet_time_scale_shift: TimeScaleShift = "default",
-        resnet_act_fn: str = "swish",
-        resnet_groups: int = 32,
-        resnet_pre_norm: bool = True,
-        output_scale_factor: float = 1.0,
-        add_downsample: bool = True,
-        downsample_padding: int = 1,
-    ) -> None:
-        super().__init__()
-        self.resnets = _resnet_stack(
-            in_channels,
-            out_channels,
-            None,
-            num_layers,
-            eps=resnet_eps,
-            groups=resnet_groups,
-            dropout=dropout,
-            time_scale_shift=resnet_time_scale_shift,
-            act_fn=resnet_act_fn,
-            output_scale_factor=output_scale_factor,
-        )
-        self.downsamplers: nn.ModuleList | None = None
-        if add_downsample:
-            self.downsamplers = nn.ModuleList(
-                [Downsample2D(out_channels, use_conv=True, padding=downsample_padding)]
-            )
 
-    def forward(self, hidden_states: Tensor) -> Tensor:
-        """(B, C_in, H, W) -> (B, C_out, H', W')."""
-        for resnet in self.resnets:
-            hidden_states = resnet(hidden_states, None)
-        if self.downsamplers is not None:
-            for down in self.downsamplers:
-                hidden_states = down(hidden_states)
-        return hidden_states
-
-
-class UNetMidBlock2D(nn.Module):
-    """``resnets.0``, then ``num_layers`` times (self-attention, ResNet): the UNet bottleneck, and
+class UNetMidBlock2D(UNetBlock2D, role="mid", attention="self"):
+    """``resnets.0``, then ``num_layers`` x (self-attention, ResNet): the UNet bottleneck, and
     the autoencoders' mid block when ``temb_channels`` is None.
-
-    Args:
-        in_channels: channels (kept throughout).
-        temb_channels: time-embedding width, or None.
-        dropout: ResNet dropout.
-        num_layers: number of attention + ResNet pairs.
-        resnet_eps: GroupNorm epsilon.
-        resnet_time_scale_shift: ``"default"`` or ``"scale_shift"``.
-        resnet_act_fn: activation name.
-        resnet_groups: GroupNorm groups; None means ``min(in_channels // 4, 32)``.
-        attn_groups: GroupNorm groups of the attention; None means ``resnet_groups`` with
-            ``"default"`` and no attention norm with ``"scale_shift"`` (the diffusers rule).
-        resnet_pre_norm: accepted for config compatibility.
-        add_attention: False builds the ResNets only.
-        attention_head_dim: channels per head (None: one head).
-        output_scale_factor: divisor of the ResNet and attention outputs.
 
     Example:
         >>> mid = UNetMidBlock2D(32, 64, resnet_groups=8, attention_head_dim=8)
@@ -507,475 +346,79 @@ class UNetMidBlock2D(nn.Module):
         torch.Size([1, 32, 4, 4])
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        temb_channels: int | None,
-        dropout: float = 0.0,
-        num_layers: int = 1,
-        resnet_eps: float = 1e-6,
-        resnet_time_scale_shift: TimeScaleShift = "default",
-        resnet_act_fn: str = "swish",
-        resnet_groups: int | None = 32,
-        attn_groups: int | None = None,
-        resnet_pre_norm: bool = True,
-        add_attention: bool = True,
-        attention_head_dim: int | None = 1,
-        output_scale_factor: float = 1.0,
-    ) -> None:
-        super().__init__()
-        groups = resnet_groups if resnet_groups is not None else min(in_channels // 4, 32)
-        if attn_groups is None and resnet_time_scale_shift == "default":
-            attn_groups = groups
-        self.add_attention = add_attention
-        self.resnets = _resnet_stack(
-            in_channels,
-            in_channels,
-            temb_channels,
-            num_layers + 1,
-            eps=resnet_eps,
-            groups=groups,
-            dropout=dropout,
-            time_scale_shift=resnet_time_scale_shift,
-            act_fn=resnet_act_fn,
-            output_scale_factor=output_scale_factor,
-        )
-        self.attentions = nn.ModuleList(
-            _spatial_attention(
-                in_channels, attention_head_dim, resnet_eps, attn_groups, output_scale_factor
-            )
-            for _ in range(num_layers if add_attention else 0)
-        )
 
-    def forward(self, hidden_states: Tensor, temb: Tensor | None = None) -> Tensor:
-        """(B, C, H, W) -> (B, C, H, W)."""
-        hidden_states = self.resnets[0](hidden_states, temb)
-        for i, resnet in enumerate(self.resnets[1:]):
-            if self.add_attention:
-                hidden_states = self.attentions[i](hidden_states)
-            hidden_states = resnet(hidden_states, temb)
-        return hidden_states
+class UNetMidBlock2DCrossAttn(UNetBlock2D, role="mid", attention="cross"):
+    """``resnets.0``, then ``num_layers`` x (spatial transformer, ResNet) at constant width."""
 
 
-class UpBlock2D(nn.Module):
-    """``num_layers`` ResNet blocks, each fed the running features concatenated with one skip
-    connection, then an optional nearest 2x upsampling + 3x3 convolution.
-
-    The other arguments (temb_channels, dropout, num_layers, resnet_eps, resnet_time_scale_shift,
-    resnet_act_fn, resnet_groups, resnet_pre_norm, output_scale_factor) are those of
-    :class:`DownBlock2D`.
-
-    Args:
-        in_channels: channels of the deepest skip connection this block consumes (the last one).
-        prev_output_channel: channels of the incoming features.
-        out_channels: channels of every ResNet block.
-        resolution_idx: accepted for config compatibility (FreeU index; unused).
-        add_upsample: end with ``upsamplers.0``.
+class UpBlock2D(_SkipUpBlock2D, role="up"):
+    """ResNets on the running features concatenated with one skip connection each, then an
+    optional nearest 2x upsampling + 3x3 convolution.
 
     Example:
-        >>> block = UpBlock2D(16, 32, 16, 64, num_layers=1, resnet_groups=8)
+        >>> block = UpBlock2D(16, 32, 16, 64, resnet_groups=8)
         >>> block(torch.randn(1, 32, 4, 4), (torch.randn(1, 16, 4, 4),), torch.randn(1, 64)).shape
         torch.Size([1, 16, 8, 8])
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        prev_output_channel: int,
-        out_channels: int,
-        temb_channels: int | None,
-        resolution_idx: int | None = None,
-        dropout: float = 0.0,
-        num_layers: int = 1,
-        resnet_eps: float = 1e-6,
-        resnet_time_scale_shift: TimeScaleShift = "default",
-        resnet_act_fn: str = "swish",
-        resnet_groups: int = 32,
-        resnet_pre_norm: bool = True,
-        output_scale_factor: float = 1.0,
-        add_upsample: bool = True,
-    ) -> None:
-        super().__init__()
-        self.resolution_idx = resolution_idx
-        self.resnets = _up_resnet_stack(
-            in_channels,
-            prev_output_channel,
-            out_channels,
-            temb_channels,
-            num_layers,
-            eps=resnet_eps,
-            groups=resnet_groups,
-            dropout=dropout,
-            time_scale_shift=resnet_time_scale_shift,
-            act_fn=resnet_act_fn,
-            output_scale_factor=output_scale_factor,
-        )
-        self.upsamplers: nn.ModuleList | None = None
-        if add_upsample:
-            self.upsamplers = nn.ModuleList([Upsample2D(out_channels, use_conv=True)])
 
-    def forward(
-        self,
-        hidden_states: Tensor,
-        res_hidden_states_tuple: tuple[Tensor, ...],
-        temb: Tensor | None = None,
-        upsample_size: tuple[int, int] | None = None,
-    ) -> Tensor:
-        """Consume ``len(resnets)`` skip connections (last first) and return (B, C_out, H', W')."""
-        skips = res_hidden_states_tuple
-        for resnet in self.resnets:
-            hidden_states, skips = _pop_skip(hidden_states, skips)
-            hidden_states = resnet(hidden_states, temb)
-        if self.upsamplers is not None:
-            for up in self.upsamplers:
-                hidden_states = up(hidden_states, upsample_size)
-        return hidden_states
+class AttnUpBlock2D(_SkipUpBlock2D, role="up", attention="self", resample=None):
+    """:class:`UpBlock2D` with self-attention after every ResNet and an ``upsample_type``
+    upsampler."""
 
 
-class AttnUpBlock2D(nn.Module):
-    """:class:`UpBlock2D` with self-attention after every ResNet block.
-
-    The other arguments (in_channels, prev_output_channel, out_channels, temb_channels,
-    resolution_idx, dropout, num_layers, resnet_eps, resnet_time_scale_shift, resnet_act_fn,
-    resnet_groups, resnet_pre_norm, output_scale_factor) are those of :class:`UpBlock2D`.
-
-    Args:
-        attention_head_dim: channels per head (None: one head).
-        upsample_type: ``"conv"``, ``"resnet"`` (ResNet block with nearest upsampling) or None.
-        add_upsample: False drops the upsampler whatever ``upsample_type`` says.
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        prev_output_channel: int,
-        out_channels: int,
-        temb_channels: int | None,
-        resolution_idx: int | None = None,
-        dropout: float = 0.0,
-        num_layers: int = 1,
-        resnet_eps: float = 1e-6,
-        resnet_time_scale_shift: TimeScaleShift = "default",
-        resnet_act_fn: str = "swish",
-        resnet_groups: int = 32,
-        resnet_pre_norm: bool = True,
-        attention_head_dim: int | None = 1,
-        output_scale_factor: float = 1.0,
-        upsample_type: ResampleType | None = "conv",
-        add_upsample: bool = True,
-    ) -> None:
-        super().__init__()
-        self.resolution_idx = resolution_idx
-        self.resnets = _up_resnet_stack(
-            in_channels,
-            prev_output_channel,
-            out_channels,
-            temb_channels,
-            num_layers,
-            eps=resnet_eps,
-            groups=resnet_groups,
-            dropout=dropout,
-            time_scale_shift=resnet_time_scale_shift,
-            act_fn=resnet_act_fn,
-            output_scale_factor=output_scale_factor,
-        )
-        self.attentions = nn.ModuleList(
-            _spatial_attention(
-                out_channels, attention_head_dim, resnet_eps, resnet_groups, output_scale_factor
-            )
-            for _ in range(num_layers)
-        )
-        self.upsample_type = upsample_type if add_upsample else None
-        self.upsamplers: nn.ModuleList | None = None
-        if self.upsample_type == "conv":
-            self.upsamplers = nn.ModuleList([Upsample2D(out_channels, use_conv=True)])
-        elif self.upsample_type == "resnet":
-            self.upsamplers = nn.ModuleList(
-                [
-                    _resample_resnet(
-                        out_channels,
-                        temb_channels,
-                        up=True,
-                        eps=resnet_eps,
-                        groups=resnet_groups,
-                        dropout=dropout,
-                        time_scale_shift=resnet_time_scale_shift,
-                        act_fn=resnet_act_fn,
-                        output_scale_factor=output_scale_factor,
-                    )
-                ]
-            )
-        elif self.upsample_type is not None:
-            raise ValueError(f"unknown upsample_type {upsample_type!r}; allowed: conv, resnet")
-
-    def forward(
-        self,
-        hidden_states: Tensor,
-        res_hidden_states_tuple: tuple[Tensor, ...],
-        temb: Tensor | None = None,
-        upsample_size: tuple[int, int] | None = None,
-    ) -> Tensor:
-        """Consume ``len(resnets)`` skip connections (last first) and return (B, C_out, H', W')."""
-        skips = res_hidden_states_tuple
-        for resnet, attn in zip(self.resnets, self.attentions):
-            hidden_states, skips = _pop_skip(hidden_states, skips)
-            hidden_states = attn(resnet(hidden_states, temb))
-        if self.upsamplers is not None:
-            for up in self.upsamplers:
-                if self.upsample_type == "resnet":
-                    hidden_states = up(hidden_states, temb)
-                else:
-                    hidden_states = up(hidden_states, upsample_size)
-        return hidden_states
+class CrossAttnUpBlock2D(_SkipUpBlock2D, role="up", attention="cross"):
+    """:class:`UpBlock2D` with a spatial transformer (``transformer``) after every ResNet."""
 
 
-class ResnetUpsampleBlock2D(nn.Module):
-    """Like :class:`UpBlock2D` but upsampling with a ResNet block (``up=True``).
-
-    The other arguments (in_channels, prev_output_channel, out_channels, temb_channels,
-    resolution_idx, dropout, num_layers, resnet_eps, resnet_time_scale_shift, resnet_act_fn,
-    resnet_groups, resnet_pre_norm, output_scale_factor, add_upsample) are those of
-    :class:`UpBlock2D`.
-
-    Args:
-        skip_time_act: feed the time embedding to the projections without activation.
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        prev_output_channel: int,
-        out_channels: int,
-        temb_channels: int | None,
-        resolution_idx: int | None = None,
-        dropout: float = 0.0,
-        num_layers: int = 1,
-        resnet_eps: float = 1e-6,
-        resnet_time_scale_shift: TimeScaleShift = "default",
-        resnet_act_fn: str = "swish",
-        resnet_groups: int = 32,
-        resnet_pre_norm: bool = True,
-        output_scale_factor: float = 1.0,
-        add_upsample: bool = True,
-        skip_time_act: bool = False,
-    ) -> None:
-        super().__init__()
-        self.resolution_idx = resolution_idx
-        self.resnets = _up_resnet_stack(
-            in_channels,
-            prev_output_channel,
-            out_channels,
-            temb_channels,
-            num_layers,
-            eps=resnet_eps,
-            groups=resnet_groups,
-            dropout=dropout,
-            time_scale_shift=resnet_time_scale_shift,
-            act_fn=resnet_act_fn,
-            output_scale_factor=output_scale_factor,
-            skip_time_act=skip_time_act,
-        )
-        self.upsamplers: nn.ModuleList | None = None
-        if add_upsample:
-            self.upsamplers = nn.ModuleList(
-                [
-                    _resample_resnet(
-                        out_channels,
-                        temb_channels,
-                        up=True,
-                        eps=resnet_eps,
-                        groups=resnet_groups,
-                        dropout=dropout,
-                        time_scale_shift=resnet_time_scale_shift,
-                        act_fn=resnet_act_fn,
-                        output_scale_factor=output_scale_factor,
-                        skip_time_act=skip_time_act,
-                    )
-                ]
-            )
-
-    def forward(
-        self,
-        hidden_states: Tensor,
-        res_hidden_states_tuple: tuple[Tensor, ...],
-        temb: Tensor | None = None,
-        upsample_size: tuple[int, int] | None = None,
-    ) -> Tensor:
-        """Consume ``len(resnets)`` skip connections (last first) and return (B, C_out, H', W')."""
-        skips = res_hidden_states_tuple
-        for resnet in self.resnets:
-            hidden_states, skips = _pop_skip(hidden_states, skips)
-            hidden_states = resnet(hidden_states, temb)
-        if self.upsamplers is not None:
-            for up in self.upsamplers:
-                hidden_states = up(hidden_states, temb)
-        return hidden_states
+class ResnetUpsampleBlock2D(_SkipUpBlock2D, role="up", resample="resnet"):
+    """:class:`UpBlock2D` that upsamples with a ResNet block (nearest 2x)."""
 
 
-class UpDecoderBlock2D(nn.Module):
-    """The decoder block of the autoencoders: ResNet blocks (time embedding optional), then an
+class UpDecoderBlock2D(UNetBlock2D, role="up", skips=False):
+    """The decoder block of the autoencoders: ResNets without skip connections, then an
     optional nearest 2x upsampling + convolution.
-
-    The other arguments (dropout, num_layers, resnet_eps, resnet_time_scale_shift, resnet_act_fn,
-    resnet_groups, resnet_pre_norm, output_scale_factor) are those of :class:`DownBlock2D`.
-
-    Args:
-        in_channels: input channels.
-        out_channels: channels of every ResNet block.
-        resolution_idx: accepted for config compatibility.
-        add_upsample: end with ``upsamplers.0``.
-        temb_channels: time-embedding width, usually None.
 
     Example:
         >>> UpDecoderBlock2D(16, 8, resnet_groups=4)(torch.randn(1, 16, 4, 4)).shape
         torch.Size([1, 8, 8, 8])
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        resolution_idx: int | None = None,
-        dropout: float = 0.0,
-        num_layers: int = 1,
-        resnet_eps: float = 1e-6,
-        resnet_time_scale_shift: TimeScaleShift = "default",
-        resnet_act_fn: str = "swish",
-        resnet_groups: int = 32,
-        resnet_pre_norm: bool = True,
-        output_scale_factor: float = 1.0,
-        add_upsample: bool = True,
-        temb_channels: int | None = None,
-    ) -> None:
-        super().__init__()
-        self.resolution_idx = resolution_idx
-        self.resnets = _resnet_stack(
-            in_channels,
-            out_channels,
-            temb_channels,
-            num_layers,
-            eps=resnet_eps,
-            groups=resnet_groups,
-            dropout=dropout,
-            time_scale_shift=resnet_time_scale_shift,
-            act_fn=resnet_act_fn,
-            output_scale_factor=output_scale_factor,
-        )
-        self.upsamplers: nn.ModuleList | None = None
-        if add_upsample:
-            self.upsamplers = nn.ModuleList([Upsample2D(out_channels, use_conv=True)])
 
-    def forward(self, hidden_states: Tensor, temb: Tensor | None = None) -> Tensor:
-        """(B, C_in, H, W) -> (B, C_out, H', W')."""
-        for resnet in self.resnets:
-            hidden_states = resnet(hidden_states, temb)
-        if self.upsamplers is not None:
-            for up in self.upsamplers:
-                hidden_states = up(hidden_states)
-        return hidden_states
+_BLOCKS: dict[str, type[UNetBlock2D]] = {
+    cls.__name__: cls
+    for cls in (
+        DownBlock2D,
+        AttnDownBlock2D,
+        CrossAttnDownBlock2D,
+        ResnetDownsampleBlock2D,
+        DownEncoderBlock2D,
+        UNetMidBlock2D,
+        UNetMidBlock2DCrossAttn,
+        UpBlock2D,
+        AttnUpBlock2D,
+        CrossAttnUpBlock2D,
+        ResnetUpsampleBlock2D,
+        UpDecoderBlock2D,
+    )
+}
 
 
-DOWN_BLOCK_TYPES = ("DownBlock2D", "AttnDownBlock2D", "ResnetDownsampleBlock2D")
-UP_BLOCK_TYPES = ("UpBlock2D", "AttnUpBlock2D", "ResnetUpsampleBlock2D")
+def block_class(
+    name: str, role: BlockRole, allowed: tuple[str, ...] | None = None
+) -> type[UNetBlock2D]:
+    """The block class of a config's block type name (a ``UNetRes`` prefix is ignored).
 
-
-def get_down_block(
-    down_block_type: str,
-    *,
-    num_layers: int,
-    in_channels: int,
-    out_channels: int,
-    temb_channels: int | None,
-    add_downsample: bool,
-    resnet_eps: float,
-    resnet_act_fn: str,
-    resnet_groups: int,
-    attention_head_dim: int | None = None,
-    downsample_padding: int = 1,
-    resnet_time_scale_shift: TimeScaleShift = "default",
-    downsample_type: ResampleType = "conv",
-    dropout: float = 0.0,
-) -> nn.Module:
-    """Build a down block of a UNet2DModel by its config name (a ``UNetRes`` prefix is ignored).
+    Args:
+        name: a diffusers block type name, e.g. ``"AttnDownBlock2D"``.
+        role: the role the config slot needs (``"down"``, ``"mid"`` or ``"up"``).
+        allowed: the names a model supports (default: every block of that role).
 
     Raises:
-        ValueError: unknown block type; the message lists the known ones.
+        ValueError: unknown name or wrong role; the message lists the allowed names.
     """
-    name = down_block_type.removeprefix("UNetRes")
-    common: _BlockKwargs = {
-        "num_layers": num_layers,
-        "in_channels": in_channels,
-        "out_channels": out_channels,
-        "temb_channels": temb_channels,
-        "dropout": dropout,
-        "resnet_eps": resnet_eps,
-        "resnet_act_fn": resnet_act_fn,
-        "resnet_groups": resnet_groups,
-        "resnet_time_scale_shift": resnet_time_scale_shift,
-    }
-    if name == "DownBlock2D":
-        return DownBlock2D(
-            **common, add_downsample=add_downsample, downsample_padding=downsample_padding
-        )
-    if name == "AttnDownBlock2D":
-        return AttnDownBlock2D(
-            **common,
-            attention_head_dim=attention_head_dim,
-            downsample_padding=downsample_padding,
-            downsample_type=downsample_type if add_downsample else None,
-        )
-    if name == "ResnetDownsampleBlock2D":
-        return ResnetDownsampleBlock2D(**common, add_downsample=add_downsample)
-    raise ValueError(
-        f"unknown down block type {down_block_type!r}; allowed: {', '.join(DOWN_BLOCK_TYPES)}"
-    )
-
-
-def get_up_block(
-    up_block_type: str,
-    *,
-    num_layers: int,
-    in_channels: int,
-    out_channels: int,
-    prev_output_channel: int,
-    temb_channels: int | None,
-    add_upsample: bool,
-    resnet_eps: float,
-    resnet_act_fn: str,
-    resnet_groups: int,
-    attention_head_dim: int | None = None,
-    resnet_time_scale_shift: TimeScaleShift = "default",
-    upsample_type: ResampleType = "conv",
-    dropout: float = 0.0,
-) -> nn.Module:
-    """Build an up block of a UNet2DModel by its config name (a ``UNetRes`` prefix is ignored).
-
-    Raises:
-        ValueError: unknown block type; the message lists the known ones.
-    """
-    name = up_block_type.removeprefix("UNetRes")
-    common: _UpBlockKwargs = {
-        "num_layers": num_layers,
-        "in_channels": in_channels,
-        "prev_output_channel": prev_output_channel,
-        "out_channels": out_channels,
-        "temb_channels": temb_channels,
-        "dropout": dropout,
-        "resnet_eps": resnet_eps,
-        "resnet_act_fn": resnet_act_fn,
-        "resnet_groups": resnet_groups,
-        "resnet_time_scale_shift": resnet_time_scale_shift,
-    }
-    if name == "UpBlock2D":
-        return UpBlock2D(**common, add_upsample=add_upsample)
-    if name == "AttnUpBlock2D":
-        return AttnUpBlock2D(
-            **common,
-            attention_head_dim=attention_head_dim,
-            upsample_type=upsample_type if add_upsample else None,
-        )
-    if name == "ResnetUpsampleBlock2D":
-        return ResnetUpsampleBlock2D(**common, add_upsample=add_upsample)
-    raise ValueError(
-        f"unknown up block type {up_block_type!r}; allowed: {', '.join(UP_BLOCK_TYPES)}"
-    )
+    names = allowed or tuple(n for n, c in _BLOCKS.items() if c.role == role)
+    cls = _BLOCKS.get(name.removeprefix("UNetRes"))
+    if cls is None or cls.__name__ not in names:
+        raise ValueError(f"unsupported {role} block type {name!r}; allowed: {', '.join(names)}")
+    return cls

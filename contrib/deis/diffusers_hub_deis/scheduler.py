@@ -28,27 +28,18 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
-import numpy.typing as npt
 import torch
-from pydantic import Field, field_validator
+from pydantic import field_validator
+from torch import Tensor
 
-from diffusers_hub.multistep import MultistepSchedulerMixin, MultistepState
-from diffusers_hub.schedules import (
-    dynamic_threshold,
-    eps_from_x0,
-    predict_eps,
-    predict_x0,
-    validate_timesteps,
+from diffusers_hub.multistep import (
+    History,
+    MultistepSchedulerConfig,
+    MultistepSchedulerMixin,
+    MultistepState,
+    StepResult,
 )
-from diffusers_hub.scheduling import (
-    ArrayLike,
-    GeneratorLike,
-    SchedulerConfig,
-    SchedulerOutput,
-    as_tensor,
-    restore_type,
-    timestep_to_int,
-)
+from diffusers_hub.schedules import dynamic_threshold, eps_from_x0, predict_eps, predict_x0
 
 __all__ = [
     "DEISMultistepScheduler",
@@ -158,18 +149,15 @@ def deis_update(
 # --------------------------------------------------------------------------------------------------
 
 
-class DEISMultistepSchedulerConfig(SchedulerConfig):
+class DEISMultistepSchedulerConfig(MultistepSchedulerConfig):
     """Config of :class:`DEISMultistepScheduler` (the diffusers ``scheduler_config.json`` keys).
 
     ``clip_sample`` is inherited but not used (diffusers ignores it too); ``thresholding`` bounds
     the data prediction before it is turned back into a noise prediction.
     """
 
-    solver_order: int = Field(2, ge=1, le=3)
     algorithm_type: Literal["deis"] = "deis"
     solver_type: Literal["logrho"] = "logrho"
-    lower_order_final: bool = True
-    timestep_spacing: Literal["leading", "trailing", "linspace"] = "linspace"
 
     @field_validator("algorithm_type", mode="before")
     @classmethod
@@ -190,12 +178,9 @@ DEISState = MultistepState
 class DEISMultistepScheduler(MultistepSchedulerMixin):
     """DEIS multistep sampler (orders 1-3), a drop-in for DDPM/DDIM schedulers.
 
-    The history of model outputs that a multistep method needs is kept in an explicit,
-    immutable :class:`DEISState` (``scheduler.state``), replaced by every ``step`` and reset
-    by ``set_timesteps``. ``step`` checks that the timestep it is given is the one the history
-    expects, so out-of-order calls fail loudly instead of silently mixing histories. A loop can
-    be stopped, its state saved (``get_state().to_dict()`` with ``torch.save``) and resumed in a
-    fresh scheduler with ``set_state``.
+    The core's multistep mixin keeps the history explicit (:class:`DEISState`, stop, save and
+    resume: see :class:`~diffusers_hub.multistep.MultistepSchedulerMixin`); this class adds the
+    DEIS math. ``scheduler.sigmas`` holds the noise levels :math:`\\rho` of the schedule.
 
     References:
         Zhang, Chen 2022, DEIS, arXiv:2204.13902.
@@ -215,56 +200,7 @@ class DEISMultistepScheduler(MultistepSchedulerMixin):
 
     config_class = DEISMultistepSchedulerConfig
     config: DEISMultistepSchedulerConfig
-    order = 1
-    compatibles = (
-        "DDPMScheduler",
-        "DDIMScheduler",
-        "PNDMScheduler",
-        "DPMSolverMultistepScheduler",
-    )
-
-    def __init__(self, config: DEISMultistepSchedulerConfig | None = None, **fields: Any) -> None:
-        super().__init__(config, **fields)
-        alpha_bar = self.alphas_cumprod.numpy().copy()
-        if self.config.rescale_betas_zero_snr:
-            alpha_bar[-1] = 2.0**-24  # keep the terminal noise level finite
-        #: (T,) float64 training noise levels sigma_t / alpha_t, ascending in t.
-        self.train_sigmas: npt.NDArray[np.float64] = np.sqrt((1.0 - alpha_bar) / alpha_bar)
-        #: (n + 1,) float64 noise levels of the schedule; the last is the final level.
-        self.sigmas = np.empty(0, dtype=np.float64)
-        self.reset_state()
-
-    # ---------------------------------------------------------------------------------- schedule
-
-    def set_timesteps(
-        self,
-        num_inference_steps: int | None = None,
-        device: str | torch.device | None = None,
-        timesteps: Sequence[int] | npt.NDArray[Any] | torch.Tensor | None = None,
-    ) -> None:
-        """Choose the timesteps (and noise levels) of sampling, and reset the history.
-
-        Args:
-            num_inference_steps: n, the number of steps.
-            device: where ``self.timesteps`` lives.
-            timesteps: explicit descending timesteps instead of ``num_inference_steps``.
-        """
-        c = self.config
-        total = c.num_train_timesteps
-        if (num_inference_steps is None) == (timesteps is None):
-            raise ValueError("pass exactly one of num_inference_steps or timesteps")
-        if timesteps is not None:
-            ts = validate_timesteps(timesteps, total)
-        else:
-            ts = self._spaced(int(num_inference_steps))  # type: ignore[arg-type]
-        # The last step ends at the noise level of training timestep 0, as in diffusers.
-        self.sigmas = np.concatenate([self.train_sigmas[ts], self.train_sigmas[:1]])
-        self.custom_timesteps = timesteps is not None
-        self.num_inference_steps = len(ts)
-        self._install_timesteps(ts, device)
-        self.reset_state()
-
-    # -------------------------------------------------------------------------------------- step
+    compatibles = ("DDPMScheduler", "DDIMScheduler", "PNDMScheduler", "DPMSolverMultistepScheduler")
 
     def convert_model_output(
         self, model_output: torch.Tensor, sample: torch.Tensor, sigma: float
@@ -290,67 +226,26 @@ class DEISMultistepScheduler(MultistepSchedulerMixin):
             return eps_from_x0(x0, sample, alpha_bar), x0
         return predict_eps(model_output, sample, alpha_bar, c.prediction_type), x0
 
-    def step(
-        self,
-        model_output: ArrayLike,
-        timestep: int | torch.Tensor,
-        sample: ArrayLike,
-        generator: GeneratorLike = None,
-        return_dict: bool = True,
-    ) -> SchedulerOutput | tuple[ArrayLike, ...]:
-        """Advance ``sample`` from ``timestep`` to the next timestep of the schedule.
+    def solver_step(
+        self, index: int, timestep: int, sample: Tensor, model_output: Tensor, history: History
+    ) -> StepResult:
+        """One DEIS step from ``timestep`` (step ``index``) to the next timestep.
 
         Notation: ``eps`` are the noise predictions at the current and previous steps (current
         first), ``rhos`` their :math:`\\rho = \\sigma/\\alpha` (the table ``self.sigmas``),
         ``order`` the number of them used (see the module docstring).
 
-        Args:
-            model_output: (B, C, ...) network output at ``timestep``.
-            timestep: the current timestep, an element of ``self.timesteps``.
-            sample: (B, C, ...) the current sample :math:`x_{s_0}`.
-            generator: unused (the solver is deterministic); accepted for pipeline compatibility.
-            return_dict: return a :class:`SchedulerOutput` (else a tuple).
-
         Returns:
-            ``prev_sample`` (B, C, ...) and ``pred_original_sample`` (the data prediction).
-
-        Raises:
-            ValueError: ``set_timesteps`` was not called, or ``timestep`` is not the one the
-                history expects.
+            the sample at the next timestep, the data prediction, the new history.
         """
-        if self.num_inference_steps is None:
-            raise ValueError("call set_timesteps() before step()")
-        c = self.config
-        t = timestep_to_int(timestep)
-        i, history = self.history_for(t)
-        n = len(self._timestep_list)
-        sample_t, was_numpy = as_tensor(sample)
-        output_t = as_tensor(model_output)[0]
-        work = torch.float64 if sample_t.dtype == torch.float64 else torch.float32
-        x = sample_t.to(work)
+        i = index
         rho_s0 = float(self.sigmas[i])
-        eps0, x0 = self.convert_model_output(output_t.to(device=x.device, dtype=work), x, rho_s0)
-
-        order = min(c.solver_order, len(history) + 1)
-        if c.lower_order_final and n < 15:
-            if i == n - 1:
-                order = 1
-            elif i == n - 2:
-                order = min(order, 2)
-
+        eps0, x0 = self.convert_model_output(model_output, sample, rho_s0)
+        order = self.order_at(i, history)
         eps = [eps0, *reversed(history)][:order]
         rhos = [float(self.sigmas[i - k]) for k in range(order)]
         rho_t = float(self.sigmas[i + 1])
         alpha_s0 = 1.0 / math.sqrt(1.0 + rho_s0 * rho_s0)
         alpha_t = 1.0 / math.sqrt(1.0 + rho_t * rho_t)
-        prev = deis_update(x, eps, alpha_s0, alpha_t, rho_t, rhos)
-
-        self.record(i, t, eps0, history)
-
-        prev_sample = restore_type(prev.to(sample_t.dtype), was_numpy)
-        if not return_dict:
-            return (prev_sample,)
-        return SchedulerOutput(
-            prev_sample=prev_sample,
-            pred_original_sample=restore_type(x0.to(sample_t.dtype), was_numpy),
-        )
+        prev = deis_update(sample, eps, alpha_s0, alpha_t, rho_t, rhos)
+        return prev, x0, self.recorded(i, timestep, eps0, history)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -18,20 +17,12 @@ from diffusers_hub_deis.scheduler import (
 from diffusers_hub.testing import (
     MultistepSchedulerContract,
     SchedulerContract,
+    compare_schedules,
     fixed_model_outputs,
-    run_schedule,
+    twin_schedulers,
 )
 
 SHAPE = (2, 3, 8, 8)
-
-
-def fixed_outputs(
-    count: int, seed: int = 0, dtype: torch.dtype = torch.float32
-) -> list[torch.Tensor]:
-    return fixed_model_outputs(count, SHAPE, seed=seed, dtype=dtype)
-
-
-run = run_schedule
 
 
 # --------------------------------------------------------------------------------------------------
@@ -60,13 +51,8 @@ class TestDEISMultistep(MultistepSchedulerContract):
 
 
 def make_pair(**config: Any) -> tuple[Any, DEISMultistepScheduler]:
-    diffusers = pytest.importorskip("diffusers")
-    ours = DEISMultistepScheduler(**config)
-    ref = diffusers.DEISMultistepScheduler(**config)
-    # the same alpha_bar values as a float64 tensor: the reference then evaluates its noise levels
-    # in float64 too, so the comparison isolates the solver from float32 rounding.
-    ref.alphas_cumprod = ours.alphas_cumprod.clone()
-    return ref, ours
+    reference = pytest.importorskip("diffusers").DEISMultistepScheduler
+    return twin_schedulers(DEISMultistepScheduler, reference, config)
 
 
 def assert_parity(
@@ -81,17 +67,11 @@ def assert_parity(
         # differences of the Lagrange integrals lose digits); in float64 the two must agree to
         # round-off.
         ref.sigmas = torch.from_numpy(ours.sigmas.copy())
-    outputs = fixed_outputs(len(ours.timesteps), seed=1, dtype=dtype)
-    x = x_ref = fixed_outputs(1, seed=2, dtype=dtype)[0]
-    worst = 0.0
-    for i, t in enumerate(ours.timesteps):
-        x = ours.step(outputs[i], t, x).prev_sample
-        x_ref = ref.step(outputs[i], t, x_ref).prev_sample
-        # random outputs make the samples grow: compare relative to their size
-        err = float((x - x_ref).abs().max()) / max(1.0, float(x_ref.abs().max()))
-        worst = max(worst, err)
-        assert err <= tol, (config, steps, i, err)
-    return worst
+    outputs = fixed_model_outputs(len(ours.timesteps), SHAPE, seed=1, dtype=dtype)
+    sample = fixed_model_outputs(1, SHAPE, seed=2, dtype=dtype)[0]
+    errors = compare_schedules(ours, ref, outputs, sample)
+    assert max(errors) <= tol, (config, steps, errors)
+    return max(errors)
 
 
 @pytest.mark.parametrize("steps", [8, 20])
@@ -134,12 +114,9 @@ def test_parity_without_shared_tables() -> None:
         ours = DEISMultistepScheduler(solver_order=order)
         ref.set_timesteps(20)
         ours.set_timesteps(20)
-        outputs = fixed_outputs(20, seed=1)
-        x = x_ref = fixed_outputs(1, seed=2)[0]
-        for i, t in enumerate(ours.timesteps):
-            x = ours.step(outputs[i], t, x).prev_sample
-            x_ref = ref.step(outputs[i], t, x_ref).prev_sample
-        assert float((x - x_ref).abs().max()) <= 5e-6 * max(1.0, float(x_ref.abs().max()))
+        outputs = fixed_model_outputs(20, SHAPE, seed=1)
+        sample = fixed_model_outputs(1, SHAPE, seed=2)[0]
+        assert compare_schedules(ours, ref, outputs, sample)[-1] <= 5e-6
 
 
 def test_timesteps_match_diffusers() -> None:
@@ -208,48 +185,3 @@ def test_full_schedule_n_equals_t() -> None:
     assert scheduler.timesteps.tolist() == list(range(49, -1, -1))
     with pytest.raises(ValueError):
         scheduler.set_timesteps(51)
-
-
-# --------------------------------------------------------------------------------------------------
-# Registry and pipelines
-# --------------------------------------------------------------------------------------------------
-
-
-def test_registered_as_third_party_plugin() -> None:
-    from diffusers_hub import registry
-
-    assert registry.scheduler("deis") is DEISMultistepScheduler
-    assert registry.scheduler("DEISMultistepScheduler") is DEISMultistepScheduler
-    entry = next(e for e in registry.list("scheduler") if e.name == "deis")
-    assert entry.distribution == "diffusers-hub-deis"
-    assert not entry.first_party
-
-
-def test_swaps_into_ddpm_pipeline(tmp_path: Path) -> None:
-    ddpm = pytest.importorskip("diffusers_hub_ddpm.pipeline")
-    unet_mod = pytest.importorskip("diffusers_hub_ddpm.unet_2d")
-    ddpm_sched = pytest.importorskip("diffusers_hub_ddpm.scheduler")
-    torch.manual_seed(0)
-    unet = unet_mod.UNet2DModel(
-        sample_size=8,
-        block_out_channels=(8, 16),
-        down_block_types=("DownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "UpBlock2D"),
-        layers_per_block=1,
-        norm_num_groups=4,
-        add_attention=False,
-    )
-    pipe = ddpm.DDPMPipeline(unet=unet, scheduler=ddpm_sched.DDPMScheduler())
-    pipe.scheduler = DEISMultistepScheduler.from_config(pipe.scheduler.config)
-    pipe.set_progress_bar_config(disable=True)
-    images = pipe(
-        generator=torch.Generator().manual_seed(0), num_inference_steps=4, output_type="np"
-    ).images
-    assert images.shape == (1, 8, 8, 3) and np.isfinite(images).all()
-    # model_index.json names the scheduler; loading resolves it through the registry
-    pipe.save_pretrained(tmp_path)
-    from diffusers_hub import DiffusionPipeline
-
-    again = DiffusionPipeline.from_pretrained(tmp_path)
-    assert type(again.scheduler) is DEISMultistepScheduler
-    assert again.scheduler.config.to_dict() == pipe.scheduler.config.to_dict()

@@ -1,7 +1,6 @@
 """diffusers-hub-dpm-solver: the DPM-Solver++ multistep scheduler as a diffusers-hub plugin.
 
-The scheduler module (and torch) is imported on first attribute access, so that listing plugins
-stays cheap.
+Listing plugins reads only the package metadata; importing the package imports torch.
 
 References:
     Lu et al. 2022, "DPM-Solver++: Fast Solver for Guided Sampling of Diffusion Probabilistic
@@ -10,15 +9,11 @@ References:
 
 from __future__ import annotations
 
-from typing import Any
+from diffusers_hub_dpm_solver.scheduler import (
+    DPMSolverMultistepScheduler,
+    DPMSolverMultistepSchedulerConfig,
+    DPMSolverState,
+)
 
 __all__ = ["DPMSolverMultistepScheduler", "DPMSolverMultistepSchedulerConfig", "DPMSolverState"]
 __version__ = "0.1.0"
-
-
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from diffusers_hub_dpm_solver import scheduler
-
-        return getattr(scheduler, name)
-    raise AttributeError(f"module 'diffusers_hub_dpm_solver' has no attribute {name!r}")

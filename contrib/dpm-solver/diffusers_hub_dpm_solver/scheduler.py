@@ -35,25 +35,12 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 import torch
-from pydantic import Field, field_validator, model_validator
+from pydantic import field_validator, model_validator
+from torch import Tensor
 
-from diffusers_hub.multistep import MultistepSchedulerMixin, MultistepState
-from diffusers_hub.schedules import (
-    dynamic_threshold,
-    eps_from_x0,
-    predict_eps,
-    predict_x0,
-    validate_timesteps,
-)
-from diffusers_hub.scheduling import (
-    ArrayLike,
-    GeneratorLike,
-    SchedulerConfig,
-    SchedulerOutput,
-    as_tensor,
-    restore_type,
-    timestep_to_int,
-)
+from diffusers_hub import multistep
+from diffusers_hub.multistep import History, StepResult
+from diffusers_hub.schedules import dynamic_threshold, eps_from_x0, predict_eps, predict_x0
 
 __all__ = [
     "DPMSolverMultistepScheduler",
@@ -309,21 +296,18 @@ def dpm_solver_third_order_update(
 # --------------------------------------------------------------------------------------------------
 
 
-class DPMSolverMultistepSchedulerConfig(SchedulerConfig):
+class DPMSolverMultistepSchedulerConfig(multistep.MultistepSchedulerConfig):
     """Config of :class:`DPMSolverMultistepScheduler` (the diffusers ``scheduler_config.json`` keys).
 
     ``clip_sample`` is inherited but not used by this solver (diffusers ignores it too); use
     ``thresholding`` to bound the data predictions.
     """
 
-    solver_order: int = Field(2, ge=1, le=3)
     algorithm_type: AlgorithmType = "dpmsolver++"
     solver_type: SolverType = "midpoint"
-    lower_order_final: bool = True
     euler_at_final: bool = False
     use_karras_sigmas: bool = False
     final_sigmas_type: Literal["zero", "sigma_min"] = "zero"
-    timestep_spacing: Literal["leading", "trailing", "linspace"] = "linspace"
 
     @field_validator("algorithm_type", mode="before")
     @classmethod
@@ -348,18 +332,15 @@ class DPMSolverMultistepSchedulerConfig(SchedulerConfig):
 
 
 #: The multistep history of this scheduler (the core's explicit multistep state).
-DPMSolverState = MultistepState
+DPMSolverState = multistep.MultistepState
 
 
-class DPMSolverMultistepScheduler(MultistepSchedulerMixin):
+class DPMSolverMultistepScheduler(multistep.MultistepSchedulerMixin):
     """DPM-Solver++ multistep sampler (orders 1-3), a drop-in for DDPM/DDIM schedulers.
 
-    The history of model outputs that a multistep method needs is kept in an explicit,
-    immutable :class:`DPMSolverState` (``scheduler.state``), replaced by every ``step`` and reset
-    by ``set_timesteps``. ``step`` checks that the timestep it is given is the one the history
-    expects, so out-of-order calls fail loudly instead of silently mixing histories. A loop can
-    be stopped, its state saved (``get_state().to_dict()`` with ``torch.save``) and resumed in a
-    fresh scheduler with ``set_state``.
+    The history a multistep method needs is an explicit, immutable :class:`DPMSolverState`
+    (``scheduler.state``) kept by :class:`~diffusers_hub.multistep.MultistepSchedulerMixin`:
+    out-of-order steps fail loudly, and a loop can be stopped, saved and resumed.
 
     References:
         Lu et al. 2022, DPM-Solver++, arXiv:2211.01095; Lu et al. 2022, DPM-Solver,
@@ -368,87 +349,45 @@ class DPMSolverMultistepScheduler(MultistepSchedulerMixin):
     Example:
         >>> import torch
         >>> from diffusers_hub_dpm_solver import DPMSolverMultistepScheduler
-        >>> scheduler = DPMSolverMultistepScheduler(solver_order=2)
+        >>> scheduler = DPMSolverMultistepScheduler(solver_order=2, use_karras_sigmas=True)
         >>> scheduler.set_timesteps(10)
-        >>> x = torch.randn(1, 3, 8, 8)
+        >>> x = torch.randn(1, 3, 8, 8) * float(scheduler.sigmas[0])
         >>> for t in scheduler.timesteps:
-        ...     eps = torch.zeros_like(x)  # a model's noise prediction
-        ...     x = scheduler.step(eps, t, x).prev_sample
-        >>> scheduler.state.step_index
-        10
+        ...     x = scheduler.step(torch.zeros_like(x), t, x).prev_sample  # zero noise predicted
+        >>> float(scheduler.sigmas[-1]), len(scheduler.state.model_outputs)
+        (0.0, 1)
     """
 
     config_class = DPMSolverMultistepSchedulerConfig
     config: DPMSolverMultistepSchedulerConfig
-    order = 1
-    compatibles = (
-        "DDPMScheduler",
-        "DDIMScheduler",
-        "PNDMScheduler",
-        "DEISMultistepScheduler",
-    )
+    compatibles = ("DDPMScheduler", "DDIMScheduler", "PNDMScheduler", "DEISMultistepScheduler")
 
-    def __init__(
-        self, config: DPMSolverMultistepSchedulerConfig | None = None, **fields: Any
-    ) -> None:
-        super().__init__(config, **fields)
-        alpha_bar = self.alphas_cumprod.numpy().copy()
-        if self.config.rescale_betas_zero_snr:
-            alpha_bar[-1] = 2.0**-24  # keep the terminal noise level finite
-        #: (T,) float64 training noise levels sigma_t / alpha_t, ascending in t.
-        self.train_sigmas: npt.NDArray[np.float64] = np.sqrt((1.0 - alpha_bar) / alpha_bar)
-        #: (n + 1,) float64 noise levels of the schedule; the last is the final level.
-        self.sigmas = np.empty(0, dtype=np.float64)
-        self.reset_state()
+    @property
+    def final_sigma(self) -> float:
+        """0 (``final_sigmas_type="zero"``: the last step lands on the data prediction) or the
+        noise level of training timestep 0."""
+        return 0.0 if self.config.final_sigmas_type == "zero" else float(self.train_sigmas[0])
 
-    # ---------------------------------------------------------------------------------- schedule
-
-    def set_timesteps(
-        self,
-        num_inference_steps: int | None = None,
-        device: str | torch.device | None = None,
-        timesteps: Sequence[int] | npt.NDArray[Any] | torch.Tensor | None = None,
-    ) -> None:
-        """Choose the timesteps (and noise levels) of sampling, and reset the history.
-
-        Args:
-            num_inference_steps: n, the number of steps.
-            device: where ``self.timesteps`` lives.
-            timesteps: explicit descending timesteps instead of ``num_inference_steps``
-                (not with ``use_karras_sigmas``).
-        """
+    def spaced_schedule(self, n: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """The configured spacing, or with ``use_karras_sigmas`` the noise levels of Karras et
+        al. and the (rounded) training timesteps nearest to them."""
         c = self.config
-        total = c.num_train_timesteps
-        if (num_inference_steps is None) == (timesteps is None):
-            raise ValueError("pass exactly one of num_inference_steps or timesteps")
-        if timesteps is not None:
-            if c.use_karras_sigmas:
-                raise ValueError("explicit timesteps cannot be combined with use_karras_sigmas")
-            ts = validate_timesteps(timesteps, total)
-            sigmas = self.train_sigmas[ts]
-        elif c.use_karras_sigmas:
-            n = int(num_inference_steps)  # type: ignore[arg-type]
-            if not 1 <= n <= total:
-                raise ValueError(
-                    f"num_inference_steps must be between 1 and num_train_timesteps={total}, got {n}"
-                )
-            sigmas = karras_sigmas(float(self.train_sigmas[0]), float(self.train_sigmas[-1]), n)
-            frac = timesteps_from_sigmas(sigmas, self.train_sigmas)
-            if c.beta_schedule != "squaredcos_cap_v2":
-                frac = np.round(frac)
-            ts = frac.astype(np.int64)
-        else:
-            n = int(num_inference_steps)  # type: ignore[arg-type]
-            ts = self._spaced(n)
-            sigmas = self.train_sigmas[ts]
-        last = 0.0 if c.final_sigmas_type == "zero" else float(self.train_sigmas[0])
-        self.sigmas = np.concatenate([np.asarray(sigmas, dtype=np.float64), [last]])
-        self.custom_timesteps = timesteps is not None
-        self.num_inference_steps = len(ts)
-        self._install_timesteps(ts, device)
-        self.reset_state()
+        if not c.use_karras_sigmas:
+            return super().spaced_schedule(n)
+        self.check_num_steps(n)
+        sigmas = karras_sigmas(float(self.train_sigmas[0]), float(self.train_sigmas[-1]), n)
+        frac = timesteps_from_sigmas(sigmas, self.train_sigmas)
+        if c.beta_schedule != "squaredcos_cap_v2":
+            frac = np.round(frac)
+        return frac.astype(np.int64), sigmas
 
-    # -------------------------------------------------------------------------------------- step
+    def explicit_schedule(
+        self, timesteps: Sequence[int] | npt.NDArray[Any] | torch.Tensor
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Explicit timesteps (not with ``use_karras_sigmas``, whose levels fix the timesteps)."""
+        if self.config.use_karras_sigmas:
+            raise ValueError("explicit timesteps cannot be combined with use_karras_sigmas")
+        return super().explicit_schedule(timesteps)
 
     def convert_model_output(
         self, model_output: torch.Tensor, sample: torch.Tensor, sigma: float
@@ -471,55 +410,23 @@ class DPMSolverMultistepScheduler(MultistepSchedulerMixin):
             return eps_from_x0(x0, sample, alpha_bar)
         return predict_eps(model_output, sample, alpha_bar, c.prediction_type)
 
-    def step(
-        self,
-        model_output: ArrayLike,
-        timestep: int | torch.Tensor,
-        sample: ArrayLike,
-        generator: GeneratorLike = None,
-        return_dict: bool = True,
-    ) -> SchedulerOutput | tuple[ArrayLike, ...]:
-        """Advance ``sample`` from ``timestep`` to the next timestep of the schedule.
+    def solver_step(
+        self, index: int, timestep: int, sample: Tensor, model_output: Tensor, history: History
+    ) -> StepResult:
+        """One DPM-Solver step from ``timestep`` (step ``index``) to the next timestep.
 
-        Notation: ``m0, m1, m2`` are the converted outputs at the current and the two previous
-        steps, ``sigmas[i]`` the noise level of step i (see the module docstring).
-
-        Args:
-            model_output: (B, C, ...) network output at ``timestep``.
-            timestep: the current timestep, an element of ``self.timesteps``.
-            sample: (B, C, ...) the current sample :math:`x_{s_0}`.
-            generator: unused (the solver is deterministic); accepted for pipeline compatibility.
-            return_dict: return a :class:`SchedulerOutput` (else a tuple).
+        Notation: ``m0`` is the converted output at the current step, ``history[-1]`` and
+        ``history[-2]`` those of the two previous ones, ``sigmas[i]`` the noise level of step i
+        (see the module docstring).
 
         Returns:
-            ``prev_sample`` (B, C, ...) and ``pred_original_sample`` (the data prediction).
-
-        Raises:
-            ValueError: ``set_timesteps`` was not called, or ``timestep`` is not the one the
-                history expects.
+            the sample at the next timestep, the data prediction, the new history.
         """
-        if self.num_inference_steps is None:
-            raise ValueError("call set_timesteps() before step()")
-        c = self.config
-        t = timestep_to_int(timestep)
-        i, history = self.history_for(t)
-        n = len(self._timestep_list)
-        sample_t, was_numpy = as_tensor(sample)
-        output_t = as_tensor(model_output)[0]
-        work = torch.float64 if sample_t.dtype == torch.float64 else torch.float32
-        x = sample_t.to(work)
-        sigma_s0 = float(self.sigmas[i])
-        m0 = self.convert_model_output(output_t.to(device=x.device, dtype=work), x, sigma_s0)
-
-        order = min(c.solver_order, len(history) + 1)
-        if i == n - 1 and (
-            c.euler_at_final or (c.lower_order_final and n < 15) or c.final_sigmas_type == "zero"
-        ):
-            order = 1
-        elif i == n - 2 and c.lower_order_final and n < 15:
-            order = min(order, 2)
-
-        sigma_t = float(self.sigmas[i + 1])
+        c, i, x = self.config, index, sample
+        sigma_s0, sigma_t = float(self.sigmas[i]), float(self.sigmas[i + 1])
+        m0 = self.convert_model_output(model_output, x, sigma_s0)
+        final_euler = c.euler_at_final or c.final_sigmas_type == "zero"
+        order = self.order_at(i, history, first_order_final=final_euler)
         if sigma_t == sigma_s0:  # a zero-length step (repeated final Karras level): h = 0
             prev = x.clone()
         elif order == 1:
@@ -542,17 +449,8 @@ class DPMSolverMultistepScheduler(MultistepSchedulerMixin):
                 sigma_t,
                 c.algorithm_type,
             )
-
-        self.record(i, t, m0, history)
-
         if c.algorithm_type == "dpmsolver++":
             x0 = m0
         else:
             x0 = predict_x0(m0, x, 1.0 / (1.0 + sigma_s0 * sigma_s0), "epsilon")
-        prev_sample = restore_type(prev.to(sample_t.dtype), was_numpy)
-        if not return_dict:
-            return (prev_sample,)
-        return SchedulerOutput(
-            prev_sample=prev_sample,
-            pred_original_sample=restore_type(x0.to(sample_t.dtype), was_numpy),
-        )
+        return prev, x0, self.recorded(i, timestep, m0, history)

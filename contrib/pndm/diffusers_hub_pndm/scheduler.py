@@ -14,7 +14,8 @@ Notation (code name -> paper symbol):
 - ``alpha_bar_t``, ``alpha_bar_prev``: :math:`\\bar\\alpha_t`, :math:`\\bar\\alpha_{t-\\delta}`;
 - ``delta``: :math:`\\delta = T // n` (the PLMS step between timesteps), ``delta // 2`` the
   half step of PRK;
-- ``eps``: the noise predictions :math:`e_t`; ``ets`` the buffer of the last four, oldest first;
+- ``eps``: the noise predictions :math:`e_t`; ``ets`` the buffer of the last four, oldest first
+  (``state.model_outputs``);
 - ``cur_sample``: :math:`x_t` at the start of the current PRK step (all four stages start there);
 - ``cur_model_output``: the running sum :math:`\\frac16 e_1 + \\frac13 e_2 + \\frac13 e_3` of the
   PRK stages (Sec. 3.3).
@@ -28,25 +29,18 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import torch
+from torch import Tensor
 
+from diffusers_hub.multistep import History, MultistepSchedulerMixin, MultistepState, StepResult
 from diffusers_hub.schedules import predict_eps, predict_x0, spaced_timesteps
-from diffusers_hub.scheduling import (
-    ArrayLike,
-    GeneratorLike,
-    SchedulerConfig,
-    SchedulerMixin,
-    SchedulerOutput,
-    as_tensor,
-    restore_type,
-    timestep_to_int,
-)
+from diffusers_hub.scheduling import SchedulerConfig
 
 __all__ = [
     "PNDMScheduler",
@@ -158,49 +152,21 @@ class PNDMStepPlan:
 
 
 @dataclass(frozen=True)
-class PNDMState:
+class PNDMState(MultistepState):
     """The history of :class:`PNDMScheduler`: everything ``step`` carries from one call to the next.
 
     Attributes:
         step_index: how many steps of the current schedule have been taken, i.e. the index in
             ``scheduler.timesteps`` (and ``scheduler.plan``) the next ``step`` call must be at.
-        ets: the PLMS buffer: the last (up to four) model outputs, oldest first.
-        ets_timesteps: the timesteps of ``ets``.
+        timesteps: the timesteps of ``model_outputs``.
+        model_outputs: the PLMS buffer ``ets``: the last (up to four) model outputs, oldest first.
         cur_sample: the sample at the start of the current PRK step (or of the first
             ``skip_prk_steps`` step), None when no step is in progress.
         cur_model_output: the running PRK combination of the current step, None between steps.
     """
 
-    step_index: int = 0
-    ets: tuple[torch.Tensor, ...] = field(default=(), repr=False)
-    ets_timesteps: tuple[int, ...] = ()
     cur_sample: torch.Tensor | None = field(default=None, repr=False)
     cur_model_output: torch.Tensor | None = field(default=None, repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain containers of ints, tensors and None, for ``torch.save`` (``weights_only`` loads)."""
-
-        def copy(t: torch.Tensor | None) -> torch.Tensor | None:
-            return None if t is None else t.detach().clone()
-
-        return {
-            "step_index": self.step_index,
-            "ets": [e.detach().clone() for e in self.ets],
-            "ets_timesteps": list(self.ets_timesteps),
-            "cur_sample": copy(self.cur_sample),
-            "cur_model_output": copy(self.cur_model_output),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PNDMState:
-        """Rebuild a state from :meth:`to_dict`'s output."""
-        return cls(
-            step_index=int(data["step_index"]),
-            ets=tuple(data["ets"]),
-            ets_timesteps=tuple(int(t) for t in data["ets_timesteps"]),
-            cur_sample=data["cur_sample"],
-            cur_model_output=data["cur_model_output"],
-        )
 
 
 def pndm_plan(
@@ -258,7 +224,7 @@ def pndm_plan(
 # --------------------------------------------------------------------------------------------------
 
 
-class PNDMScheduler(SchedulerMixin):
+class PNDMScheduler(MultistepSchedulerMixin):
     """PNDM sampler: Runge-Kutta warm-up then PLMS (or PLMS alone with ``skip_prk_steps``).
 
     The buffers PNDM carries between calls (the PLMS noise predictions, the PRK start sample and
@@ -294,89 +260,51 @@ class PNDMScheduler(SchedulerMixin):
         "DPMSolverMultistepScheduler",
     )
 
+    state_class = PNDMState
+    #: PRK visits timesteps twice, so the step index comes from the state, never the timestep.
+    restart_anywhere = False
+    _state: PNDMState
+
     def __init__(self, config: PNDMSchedulerConfig | None = None, **fields: Any) -> None:
         super().__init__(config, **fields)
         #: :math:`\\bar\\alpha` at the clean end of the last step.
         self.final_alpha_cumprod = 1.0 if self.config.set_alpha_to_one else self.alpha_bar(0)
         self.plan: list[PNDMStepPlan] = []
-        self._state = PNDMState()
+
+    @property
+    def history_size(self) -> int:
+        """PLMS combines the last four noise predictions."""
+        return 4
 
     # ---------------------------------------------------------------------------------- schedule
 
-    def set_timesteps(
-        self,
-        num_inference_steps: int | None = None,
-        device: str | torch.device | None = None,
-        timesteps: Sequence[int] | npt.NDArray[Any] | torch.Tensor | None = None,
-    ) -> None:
-        """Build the PNDM schedule of ``num_inference_steps`` base steps and reset the state.
+    def spaced_schedule(self, n: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Build the PNDM schedule of n base steps (``set_timesteps`` calls it).
 
-        ``self.timesteps`` holds the timesteps the model is evaluated at, in order: 12 + (n - 3)
-        of them with the Runge-Kutta warm-up (some repeated), n + 1 with ``skip_prk_steps``.
-
-        Args:
-            num_inference_steps: n, the number of base steps.
-            device: where ``self.timesteps`` lives.
-            timesteps: not supported (PNDM's stages are tied to an evenly spaced schedule).
+        Sets ``self.plan`` and returns the timesteps the model is evaluated at, in order:
+        12 + (n - 3) of them with the Runge-Kutta warm-up (some repeated), n + 1 with
+        ``skip_prk_steps``, and their noise levels.
 
         Raises:
-            ValueError: ``timesteps`` given, n outside [1, T], or n < 4 with the warm-up.
+            ValueError: n outside [1, T], or n < 4 with the warm-up.
         """
-        if timesteps is not None:
-            raise ValueError(
-                "PNDMScheduler does not take explicit timesteps; pass num_inference_steps"
-            )
-        if num_inference_steps is None:
-            raise ValueError("pass num_inference_steps")
         c = self.config
-        base = spaced_timesteps(
-            c.num_train_timesteps, int(num_inference_steps), c.timestep_spacing, c.steps_offset
-        )
-        plan = pndm_plan(base, c.num_train_timesteps, c.skip_prk_steps)
-        self.plan = plan
-        self.num_inference_steps = int(num_inference_steps)
-        self.custom_timesteps = False
-        self._install_timesteps(np.array([p.timestep for p in plan], dtype=np.int64), device)
-        self._state = PNDMState()
+        base = spaced_timesteps(c.num_train_timesteps, n, c.timestep_spacing, c.steps_offset)
+        self.plan = pndm_plan(base, c.num_train_timesteps, c.skip_prk_steps)
+        ts = np.array([p.timestep for p in self.plan], dtype=np.int64)
+        return ts, self.train_sigmas[ts]
 
-    # ------------------------------------------------------------------------------------- state
+    def explicit_schedule(
+        self, timesteps: Sequence[int] | npt.NDArray[Any] | torch.Tensor
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Not supported: PNDM's stages are tied to an evenly spaced schedule."""
+        raise ValueError("PNDMScheduler does not take explicit timesteps; pass num_inference_steps")
 
-    @property
-    def state(self) -> PNDMState:
-        """The current buffers (immutable; ``step`` replaces them)."""
-        return self._state
-
-    def get_state(self) -> PNDMState:
-        """A copy of the current state whose tensors later steps never touch."""
-        return PNDMState.from_dict(self._state.to_dict())
-
-    def set_state(self, state: PNDMState | Mapping[str, Any]) -> None:
-        """Restore a state saved with :meth:`get_state` (or its ``to_dict()``).
-
-        Raises:
-            ValueError: no schedule is set, or the state does not fit it.
-        """
-        if not isinstance(state, PNDMState):
-            state = PNDMState.from_dict(state)
-        if not self.plan:
-            raise ValueError("call set_timesteps() before set_state()")
-        if not 0 <= state.step_index <= len(self.plan):
-            raise ValueError(
-                f"state step_index {state.step_index} is outside [0, {len(self.plan)}]"
-            )
-        if len(state.ets) != len(state.ets_timesteps) or len(state.ets) > 4:
-            raise ValueError("state must hold at most 4 outputs in ets, one timestep for each")
-        seen = set(self._timestep_list[: state.step_index])
-        if any(t not in seen for t in state.ets_timesteps):
-            raise ValueError(
-                f"state buffer timesteps {list(state.ets_timesteps)} were not visited before step "
-                f"{state.step_index} of this schedule; was it saved with another set_timesteps()?"
-            )
-        self._state = PNDMState.from_dict(state.to_dict())
-
-    def reset_state(self) -> None:
-        """Forget the buffers (``set_timesteps`` does this too)."""
-        self._state = PNDMState()
+    def recorded_timesteps(self, step_index: int) -> list[int]:
+        """The timesteps of the buffer after ``step_index`` steps: those of the steps that add
+        their output (a PRK step's first stage, every PLMS step but the Heun-like correction)."""
+        plan = self.plan[:step_index]
+        return [p.timestep for p in plan if p.t_from == p.timestep][-self.history_size :]
 
     # -------------------------------------------------------------------------------------- step
 
@@ -391,55 +319,23 @@ class PNDMScheduler(SchedulerMixin):
         eps = predict_eps(combined, x, alpha_bar_t, self.config.prediction_type)
         return pndm_transfer(x, eps, alpha_bar_t, self._alpha_bar_or_final(t_to))
 
-    def step(
-        self,
-        model_output: ArrayLike,
-        timestep: int | torch.Tensor,
-        sample: ArrayLike,
-        generator: GeneratorLike = None,
-        return_dict: bool = True,
-    ) -> SchedulerOutput | tuple[ArrayLike, ...]:
-        """Take step ``state.step_index`` of the plan: a PRK stage or a PLMS step.
+    def solver_step(
+        self, index: int, timestep: int, sample: Tensor, model_output: Tensor, history: History
+    ) -> StepResult:
+        """Take step ``index`` of the plan: a PRK stage or a PLMS step.
 
         Notation: ``ets`` is the PLMS buffer, ``cur_sample`` the PRK start sample and
         ``cur_model_output`` the running PRK sum (see the module docstring). For
         ``v_prediction`` the combined output is turned into a noise prediction at the start of
         the transfer, as in the diffusers release.
 
-        Args:
-            model_output: (B, C, ...) network output at ``timestep``.
-            timestep: must equal ``self.timesteps[self.state.step_index]``.
-            sample: (B, C, ...) the current sample.
-            generator: unused (PNDM is deterministic); accepted for pipeline compatibility.
-            return_dict: return a :class:`SchedulerOutput` (else a tuple).
-
         Returns:
-            ``prev_sample`` (B, C, ...) and ``pred_original_sample`` (the clean-sample estimate
-            from this call's model output).
-
-        Raises:
-            ValueError: no schedule is set, or ``timestep`` is not the one the state expects.
+            the sample at the next timestep, the clean-sample estimate from this call's model
+            output, and the new state.
         """
-        if not self.plan:
-            raise ValueError("call set_timesteps() before step()")
-        t = timestep_to_int(timestep)
+        p, x, e, t, i = self.plan[index], sample, model_output, timestep, index
         state = self._state
-        i = state.step_index
-        if i >= len(self.plan) or self.plan[i].timestep != t:
-            expected = self.plan[i].timestep if i < len(self.plan) else "none (finished)"
-            raise ValueError(
-                f"step() got timestep {t} but PNDM's state expects timestep {expected} (step {i} "
-                f"of {len(self.plan)}; PRK visits timesteps twice, so the step is taken from the "
-                "state). Step through scheduler.timesteps in order, restore a saved state with "
-                "set_state(), or restart with set_timesteps() / reset_state()."
-            )
-        p = self.plan[i]
-        sample_t, was_numpy = as_tensor(sample)
-        work = torch.float64 if sample_t.dtype == torch.float64 else torch.float32
-        x = sample_t.to(work)
-        e = as_tensor(model_output)[0].to(device=x.device, dtype=work)
-
-        ets, ets_ts = state.ets, state.ets_timesteps
+        ets, ets_ts = state.model_outputs, state.timesteps
         cur_sample, acc = state.cur_sample, state.cur_model_output
         if p.kind == "prk":
             # PRK (Sec. 3.3): stages at t, t - delta/2, t - delta/2, t - delta, all from x_t.
@@ -455,7 +351,6 @@ class PNDMScheduler(SchedulerMixin):
                 combined = acc + (1.0 / 6.0) * e  # type: ignore[operator]
                 acc = None
             start = cur_sample if cur_sample is not None else x
-            prev = self._transfer(start, combined, p.t_from, p.t_to)
         else:
             start = x
             if i == 1 and self.config.skip_prk_steps:
@@ -468,20 +363,7 @@ class PNDMScheduler(SchedulerMixin):
                 if len(ets) == 1:
                     cur_sample = x
                 combined = plms_combine(ets)  # PLMS (lower orders while the buffer fills)
-            prev = self._transfer(start, combined, p.t_from, p.t_to)
-
-        self._state = PNDMState(
-            step_index=i + 1,
-            ets=ets,
-            ets_timesteps=ets_ts,
-            cur_sample=cur_sample,
-            cur_model_output=acc,
-        )
+        prev = self._transfer(start, combined, p.t_from, p.t_to)
         x0 = predict_x0(e, x, self.alpha_bar(t), self.config.prediction_type)
-        prev_sample = restore_type(prev.to(sample_t.dtype), was_numpy)
-        if not return_dict:
-            return (prev_sample,)
-        return SchedulerOutput(
-            prev_sample=prev_sample,
-            pred_original_sample=restore_type(x0.to(sample_t.dtype), was_numpy),
-        )
+        new_state = PNDMState(i + 1, ets_ts, ets, cur_sample=cur_sample, cur_model_output=acc)
+        return prev, x0, new_state

@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pytest
 import torch
-from diffusers_hub_pndm.scheduler import (
-    PNDMScheduler,
-    PNDMState,
-    plms_combine,
-    pndm_plan,
-    pndm_transfer,
+from diffusers_hub_pndm.scheduler import PNDMScheduler, plms_combine, pndm_plan, pndm_transfer
+
+from diffusers_hub.testing import (
+    MultistepSchedulerContract,
+    compare_schedules,
+    fixed_model_outputs,
+    twin_schedulers,
 )
 
-from diffusers_hub.testing import StatefulSchedulerContract, fixed_model_outputs, run_schedule
-
 SHAPE = (2, 3, 8, 8)
-
-
-def fixed_outputs(
-    count: int, seed: int = 0, dtype: torch.dtype = torch.float32
-) -> list[torch.Tensor]:
-    return fixed_model_outputs(count, SHAPE, seed=seed, dtype=dtype)
-
-
-run = run_schedule
 
 
 # --------------------------------------------------------------------------------------------------
@@ -35,12 +24,14 @@ run = run_schedule
 # --------------------------------------------------------------------------------------------------
 
 
-class _PNDMContract(StatefulSchedulerContract):
+class _PNDMContract(MultistepSchedulerContract):
     """PNDM keeps explicit buffers and visits some timesteps twice: the contract's memoryless and
-    strictly-descending checks become the corresponding state and schedule checks."""
+    strictly-descending checks become the corresponding state and schedule checks. It is resumed
+    mid-warm-up (6: inside the second Runge-Kutta step) and at the first PLMS step (12)."""
 
     scheduler_class = PNDMScheduler
     sample_shape = SHAPE
+    resume_points = (1, 4, 6, 12)
 
     def expected_length(self, n: int) -> int:
         return n + 1 if self.scheduler_config.get("skip_prk_steps") else n + 9
@@ -82,13 +73,9 @@ class TestPNDMSkipPRK(_PNDMContract):
 
 
 def make_pair(share_tables: bool = True, **config: Any) -> tuple[Any, PNDMScheduler]:
-    diffusers = pytest.importorskip("diffusers")
-    ours = PNDMScheduler(**config)
-    ref = diffusers.PNDMScheduler(**config)
+    reference = pytest.importorskip("diffusers").PNDMScheduler
+    ref, ours = twin_schedulers(PNDMScheduler, reference, config, share_tables=share_tables)
     if share_tables:
-        # the same values as float64 tensors: the reference then evaluates its coefficients in
-        # float64 too, so the comparison isolates the method from float32 rounding.
-        ref.alphas_cumprod = ours.alphas_cumprod.clone()
         ref.final_alpha_cumprod = torch.tensor(ours.final_alpha_cumprod, dtype=torch.float64)
     return ref, ours
 
@@ -104,13 +91,10 @@ def assert_parity(
     ref.set_timesteps(steps)
     ours.set_timesteps(steps)
     assert ours.timesteps.tolist() == ref.timesteps.tolist()
-    outputs = fixed_outputs(len(ours.timesteps), seed=1, dtype=dtype)
-    x = x_ref = fixed_outputs(1, seed=2, dtype=dtype)[0]
-    for i, t in enumerate(ours.timesteps):
-        x = ours.step(outputs[i], t, x).prev_sample
-        x_ref = ref.step(outputs[i], t, x_ref).prev_sample
-        err = float((x - x_ref).abs().max()) / max(1.0, float(x_ref.abs().max()))
-        assert err <= tol, (config, steps, i, err)
+    outputs = fixed_model_outputs(len(ours.timesteps), SHAPE, seed=1, dtype=dtype)
+    sample = fixed_model_outputs(1, SHAPE, seed=2, dtype=dtype)[0]
+    errors = compare_schedules(ours, ref, outputs, sample)
+    assert max(errors) <= tol, (config, steps, errors)
 
 
 @pytest.mark.parametrize("steps", [4, 7, 25])
@@ -222,123 +206,3 @@ def test_constant_noise_prediction_matches_ddim() -> None:
         for t in scheduler.timesteps:
             x = scheduler.step(eps, t, x).prev_sample
         torch.testing.assert_close(x, x0, rtol=0, atol=1e-10)
-
-
-# --------------------------------------------------------------------------------------------------
-# Explicit state: inspect, stop, save, resume, restart
-# --------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("skip_prk_steps", "stop"), [(False, 6), (False, 14), (True, 1), (True, 4)]
-)
-def test_stop_save_resume_restart(skip_prk_steps: bool, stop: int, tmp_path: Path) -> None:
-    scheduler = PNDMScheduler(skip_prk_steps=skip_prk_steps)
-    scheduler.set_timesteps(10)
-    outputs = fixed_outputs(len(scheduler.timesteps))
-    sample = fixed_outputs(1, seed=9)[0]
-    full = run(scheduler, sample, outputs)
-
-    scheduler.set_timesteps(10)  # restart
-    assert scheduler.state.step_index == 0 and scheduler.state.ets == ()
-    head = run(scheduler, sample, outputs, stop=stop)
-    state = scheduler.state
-    assert state.step_index == stop
-    assert len(state.ets) == len(state.ets_timesteps) <= 4
-    if not skip_prk_steps and stop == 6:  # in the middle of the second Runge-Kutta step
-        assert state.cur_sample is not None and state.cur_model_output is not None
-
-    torch.save({"state": scheduler.get_state().to_dict(), "sample": head}, tmp_path / "ckpt.pt")
-    loaded = torch.load(tmp_path / "ckpt.pt", weights_only=True)
-    fresh = PNDMScheduler(skip_prk_steps=skip_prk_steps)
-    fresh.set_timesteps(10)
-    fresh.set_state(loaded["state"])
-    assert torch.equal(run(fresh, loaded["sample"], outputs, start=stop), full)
-    assert torch.equal(run(scheduler, head, outputs, start=stop), full)
-
-
-def test_out_of_order_step_raises_clear_error() -> None:
-    scheduler = PNDMScheduler()
-    scheduler.set_timesteps(10)
-    ts = scheduler.timesteps.tolist()
-    outputs = fixed_outputs(len(ts))
-    x = run(scheduler, fixed_outputs(1)[0], outputs, stop=2)
-    assert ts[1] == ts[2]  # PRK evaluates the half step twice
-    with pytest.raises(ValueError, match=rf"expects timestep {ts[2]} \(step 2"):
-        scheduler.step(outputs[3], ts[3], x)
-    with pytest.raises(ValueError, match="expects timestep"):
-        scheduler.step(outputs[0], ts[0], x)
-    assert scheduler.state.step_index == 2
-    run(scheduler, x, outputs, start=2)
-    with pytest.raises(ValueError, match="finished"):
-        scheduler.step(outputs[0], ts[-1], x)
-    fresh = PNDMScheduler()
-    fresh.set_timesteps(10)
-    with pytest.raises(ValueError, match="expects timestep"):  # PNDM must start at the top
-        fresh.step(outputs[0], ts[5], x)
-
-
-def test_set_state_rejects_foreign_state() -> None:
-    scheduler = PNDMScheduler()
-    scheduler.set_timesteps(10)
-    run(scheduler, fixed_outputs(1)[0], fixed_outputs(len(scheduler.timesteps)), stop=5)
-    other = PNDMScheduler()
-    other.set_timesteps(20)
-    with pytest.raises(ValueError, match="another set_timesteps"):
-        other.set_state(scheduler.get_state())
-
-
-def test_get_state_is_a_copy() -> None:
-    scheduler = PNDMScheduler(skip_prk_steps=True)
-    scheduler.set_timesteps(10)
-    run(scheduler, fixed_outputs(1)[0], fixed_outputs(11), stop=3)
-    copy = scheduler.get_state()
-    copy.ets[0].add_(1.0)
-    assert not torch.equal(copy.ets[0], scheduler.state.ets[0])
-    assert PNDMState.from_dict(copy.to_dict()).ets_timesteps == scheduler.state.ets_timesteps
-
-
-# --------------------------------------------------------------------------------------------------
-# Registry and pipelines
-# --------------------------------------------------------------------------------------------------
-
-
-def test_registered_as_third_party_plugin() -> None:
-    from diffusers_hub import registry
-
-    assert registry.scheduler("pndm") is PNDMScheduler
-    assert registry.scheduler("PNDMScheduler") is PNDMScheduler
-    entry = next(e for e in registry.list("scheduler") if e.name == "pndm")
-    assert entry.distribution == "diffusers-hub-pndm"
-    assert not entry.first_party
-
-
-@pytest.mark.parametrize("skip_prk_steps", [False, True])
-def test_swaps_into_ddpm_pipeline(skip_prk_steps: bool, tmp_path: Path) -> None:
-    ddpm = pytest.importorskip("diffusers_hub_ddpm.pipeline")
-    unet_mod = pytest.importorskip("diffusers_hub_ddpm.unet_2d")
-    ddpm_sched = pytest.importorskip("diffusers_hub_ddpm.scheduler")
-    torch.manual_seed(0)
-    unet = unet_mod.UNet2DModel(
-        sample_size=8,
-        block_out_channels=(8, 16),
-        down_block_types=("DownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "UpBlock2D"),
-        layers_per_block=1,
-        norm_num_groups=4,
-        add_attention=False,
-    )
-    pipe = ddpm.DDPMPipeline(unet=unet, scheduler=ddpm_sched.DDPMScheduler())
-    pipe.scheduler = PNDMScheduler.from_config(pipe.scheduler.config, skip_prk_steps=skip_prk_steps)
-    pipe.set_progress_bar_config(disable=True)
-    images = pipe(
-        generator=torch.Generator().manual_seed(0), num_inference_steps=5, output_type="np"
-    ).images
-    assert images.shape == (1, 8, 8, 3) and np.isfinite(images).all()
-    # model_index.json names the scheduler; loading resolves it through the registry
-    pipe.save_pretrained(tmp_path)
-    from diffusers_hub import DiffusionPipeline
-
-    again = DiffusionPipeline.from_pretrained(tmp_path)
-    assert type(again.scheduler) is PNDMScheduler
-    assert again.scheduler.config.to_dict() == pipe.scheduler.config.to_dict()

@@ -34,7 +34,7 @@ import torch
 from pydantic import Field, ValidationInfo, field_validator
 from torch import Tensor
 
-from diffusers_hub.config import ComponentConfig, ConfigMixin
+from diffusers_hub.config import ComponentConfig, ConfigMixin, PretrainedMixin
 
 __all__ = [
     "MelSpectrogram",
@@ -279,11 +279,12 @@ class MelSpectrogramConfig(ComponentConfig):
         return value
 
 
-class MelSpectrogram(ConfigMixin):
+class MelSpectrogram(ConfigMixin, PretrainedMixin):
     """Waveforms to the log-mel spectrograms that BDDM's DiffWave vocoders take.
 
     A processor: ``__call__`` computes, ``from_pretrained`` / ``save_pretrained`` read and write
-    ``feature_extractor_config.json`` (a pipeline folder keeps it in ``mel/``). Build it from a
+    ``feature_extractor_config.json`` (a pipeline folder keeps it in ``mel/``; unknown keys are
+    ignored with one warning that names them). Build it from a
     :class:`MelSpectrogramConfig`, a mapping, or the config's fields as keywords. The mel filters
     and the window are built once per device and dtype. The computation is differentiable.
 
@@ -314,45 +315,6 @@ class MelSpectrogram(ConfigMixin):
         self._cache: dict[tuple[Any, ...], tuple[Tensor, Tensor]] = {}
 
     # -- loading and saving -------------------------------------------------------------------------
-
-    @classmethod
-    def from_pretrained(
-        cls,
-        path_or_repo: str | os.PathLike[str],
-        *,
-        subfolder: str | None = None,
-        revision: str | None = None,
-        cache_dir: str | os.PathLike[str] | None = None,
-        token: str | bool | None = None,
-        local_files_only: bool = False,
-    ) -> MelSpectrogram:
-        """Load from a folder holding ``feature_extractor_config.json``, a pipeline folder (its
-        ``mel/``), or a Hub repo id.
-
-        Keys the config does not know are ignored with one warning that names them.
-
-        Args:
-            path_or_repo: a local folder or a Hub repo id.
-            subfolder: the component folder inside ``path_or_repo`` (default: the root, then
-                ``mel/``).
-            revision: Hub branch, tag or commit.
-            cache_dir: Hub cache folder.
-            token: Hub token for private repos.
-            local_files_only: never touch the network.
-
-        Raises:
-            HubError: the file is not found.
-            ConfigError: the file is malformed or a value is invalid (the message names the field).
-        """
-        data = cls.load_config(
-            path_or_repo,
-            subfolder=subfolder,
-            revision=revision,
-            cache_dir=cache_dir,
-            token=token,
-            local_files_only=local_files_only,
-        )
-        return cls.from_config(data)
 
     def save_pretrained(self, directory: str | os.PathLike[str]) -> None:
         """Write ``feature_extractor_config.json`` (``_class_name`` and the fields) atomically."""

@@ -17,9 +17,8 @@ from diffusers_hub.nn import (
     TimestepEmbedding,
     Timesteps,
     UNetMidBlock2D,
+    block_class,
     get_activation,
-    get_down_block,
-    get_up_block,
     remap_legacy_attention_keys,
 )
 from diffusers_hub.nn._kernels import (
@@ -28,9 +27,12 @@ from diffusers_hub.nn._kernels import (
     memory_format_of,
     onednn_layout,
 )
-from diffusers_hub.nn.unet_blocks import DOWN_BLOCK_TYPES, UP_BLOCK_TYPES
 
 __all__ = ["UNet2DModel", "UNet2DModelConfig", "UNet2DOutput"]
+
+#: The block types of UNet2DModel configs (a ``UNetRes`` prefix is accepted too).
+DOWN_BLOCK_TYPES = ("DownBlock2D", "AttnDownBlock2D", "ResnetDownsampleBlock2D")
+UP_BLOCK_TYPES = ("UpBlock2D", "AttnUpBlock2D", "ResnetUpsampleBlock2D")
 
 
 class UNet2DModelConfig(ComponentConfig):
@@ -95,15 +97,9 @@ class UNet2DModelConfig(ComponentConfig):
                 f"length; got {len(self.down_block_types)}, {len(self.up_block_types)} and {levels}"
             )
         for name in self.down_block_types:
-            if name.removeprefix("UNetRes") not in DOWN_BLOCK_TYPES:
-                raise ValueError(
-                    f"unsupported down block type {name!r}; allowed: {', '.join(DOWN_BLOCK_TYPES)}"
-                )
+            block_class(name, "down", DOWN_BLOCK_TYPES)
         for name in self.up_block_types:
-            if name.removeprefix("UNetRes") not in UP_BLOCK_TYPES:
-                raise ValueError(
-                    f"unsupported up block type {name!r}; allowed: {', '.join(UP_BLOCK_TYPES)}"
-                )
+            block_class(name, "up", UP_BLOCK_TYPES)
         if self.time_embedding_type == "learned" and self.num_train_timesteps is None:
             raise ValueError("time_embedding_type 'learned' needs num_train_timesteps")
         return self
@@ -183,26 +179,29 @@ class UNet2DModel(ModelMixin):
         elif c.class_embed_type == "identity":
             self.class_embedding = nn.Identity()
 
+        # Arguments every block takes (diffusers' names); each block reads the ones it uses.
+        common: dict[str, Any] = {
+            "temb_channels": time_embed_dim,
+            "dropout": c.dropout,
+            "resnet_eps": c.norm_eps,
+            "resnet_act_fn": c.act_fn,
+            "resnet_groups": c.norm_num_groups,
+            "resnet_time_scale_shift": c.resnet_time_scale_shift,
+        }
         self.down_blocks = nn.ModuleList()
         out_ch = channels[0]
         for i, block_type in enumerate(c.down_block_types):
             in_ch, out_ch = out_ch, channels[i]
             self.down_blocks.append(
-                get_down_block(
-                    block_type,
+                block_class(block_type, "down")(
+                    in_ch,
+                    out_ch,
                     num_layers=c.layers_per_block,
-                    in_channels=in_ch,
-                    out_channels=out_ch,
-                    temb_channels=time_embed_dim,
                     add_downsample=i < len(channels) - 1,
-                    resnet_eps=c.norm_eps,
-                    resnet_act_fn=c.act_fn,
-                    resnet_groups=c.norm_num_groups,
                     attention_head_dim=head_dim if head_dim is not None else out_ch,
                     downsample_padding=c.downsample_padding,
-                    resnet_time_scale_shift=c.resnet_time_scale_shift,
                     downsample_type=c.downsample_type,
-                    dropout=c.dropout,
+                    **common,
                 )
             )
 
@@ -210,16 +209,11 @@ class UNet2DModel(ModelMixin):
         if c.mid_block_type is not None:
             self.mid_block = UNetMidBlock2D(
                 channels[-1],
-                time_embed_dim,
-                dropout=c.dropout,
-                resnet_eps=c.norm_eps,
-                resnet_act_fn=c.act_fn,
                 output_scale_factor=c.mid_block_scale_factor,
-                resnet_time_scale_shift=c.resnet_time_scale_shift,
                 attention_head_dim=head_dim if head_dim is not None else channels[-1],
-                resnet_groups=c.norm_num_groups,
                 attn_groups=c.attn_norm_num_groups,
                 add_attention=c.add_attention,
+                **common,
             )
 
         self.up_blocks = nn.ModuleList()
@@ -227,23 +221,16 @@ class UNet2DModel(ModelMixin):
         out_ch = reversed_channels[0]
         for i, block_type in enumerate(c.up_block_types):
             prev_ch, out_ch = out_ch, reversed_channels[i]
-            in_ch = reversed_channels[min(i + 1, len(channels) - 1)]
             self.up_blocks.append(
-                get_up_block(
-                    block_type,
+                block_class(block_type, "up")(
+                    reversed_channels[min(i + 1, len(channels) - 1)],
+                    prev_ch,
+                    out_ch,
                     num_layers=c.layers_per_block + 1,
-                    in_channels=in_ch,
-                    out_channels=out_ch,
-                    prev_output_channel=prev_ch,
-                    temb_channels=time_embed_dim,
                     add_upsample=i < len(channels) - 1,
-                    resnet_eps=c.norm_eps,
-                    resnet_act_fn=c.act_fn,
-                    resnet_groups=c.norm_num_groups,
                     attention_head_dim=head_dim if head_dim is not None else out_ch,
-                    resnet_time_scale_shift=c.resnet_time_scale_shift,
                     upsample_type=c.upsample_type,
-                    dropout=c.dropout,
+                    **common,
                 )
             )
 

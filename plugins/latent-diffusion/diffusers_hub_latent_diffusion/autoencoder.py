@@ -148,56 +148,54 @@ class DecoderOutput:
 # -- encoder / decoder ----------------------------------------------------------------------------
 
 
+def _mid_block(config: _AutoencoderConfig) -> UNetMidBlock2D:
+    """The mid block of encoder and decoder: one-head self-attention between two ResNets."""
+    top = config.block_out_channels[-1]
+    return UNetMidBlock2D(
+        top,
+        None,
+        resnet_eps=1e-6,
+        resnet_act_fn=config.act_fn,
+        resnet_groups=config.norm_num_groups,
+        attention_head_dim=top,
+        add_attention=config.mid_block_add_attention,
+    )
+
+
 class Encoder(nn.Module):
     """``conv_in``, ``DownEncoderBlock2D`` s, ``UNetMidBlock2D`` (one-head attention), GroupNorm,
-    SiLU, ``conv_out`` to ``out_channels`` (doubled for mean and log-variance with ``double_z``)."""
+    SiLU, ``conv_out`` to ``latent_channels`` (doubled for mean and log-variance with
+    ``double_z``).
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        block_out_channels: tuple[int, ...],
-        layers_per_block: int,
-        norm_num_groups: int,
-        act_fn: str,
-        *,
-        double_z: bool,
-        mid_block_add_attention: bool = True,
-    ) -> None:
+    Args:
+        config: the autoencoder's config.
+        double_z: predict mean and log-variance (the KL model).
+    """
+
+    def __init__(self, config: _AutoencoderConfig, *, double_z: bool) -> None:
         super().__init__()
-        self.conv_in = nn.Conv2d(in_channels, block_out_channels[0], 3, padding=1)
-        self.down_blocks = nn.ModuleList()
-        out_ch = block_out_channels[0]
-        for i, channels in enumerate(block_out_channels):
-            in_ch, out_ch = out_ch, channels
-            self.down_blocks.append(
-                DownEncoderBlock2D(
-                    in_ch,
-                    out_ch,
-                    num_layers=layers_per_block,
-                    resnet_eps=1e-6,
-                    resnet_act_fn=act_fn,
-                    resnet_groups=norm_num_groups,
-                    add_downsample=i < len(block_out_channels) - 1,
-                    downsample_padding=0,
-                )
+        c, channels = config, config.block_out_channels
+        self.conv_in = nn.Conv2d(c.in_channels, channels[0], 3, padding=1)
+        self.down_blocks = nn.ModuleList(
+            DownEncoderBlock2D(
+                channels[max(i - 1, 0)],
+                channels[i],
+                num_layers=c.layers_per_block,
+                resnet_act_fn=c.act_fn,
+                resnet_groups=c.norm_num_groups,
+                add_downsample=i < len(channels) - 1,
+                downsample_padding=0,
             )
-        top = block_out_channels[-1]
-        self.mid_block = UNetMidBlock2D(
-            top,
-            None,
-            resnet_eps=1e-6,
-            resnet_act_fn=act_fn,
-            resnet_groups=norm_num_groups,
-            attention_head_dim=top,
-            add_attention=mid_block_add_attention,
+            for i in range(len(channels))
         )
-        self.conv_norm_out = nn.GroupNorm(norm_num_groups, top, eps=1e-6)
+        self.mid_block = _mid_block(c)
+        self.conv_norm_out = nn.GroupNorm(c.norm_num_groups, channels[-1], eps=1e-6)
         self.conv_act = nn.SiLU()
-        self.conv_out = nn.Conv2d(top, 2 * out_channels if double_z else out_channels, 3, padding=1)
+        latent = 2 * c.latent_channels if double_z else c.latent_channels
+        self.conv_out = nn.Conv2d(channels[-1], latent, 3, padding=1)
 
     def forward(self, sample: Tensor) -> Tensor:
-        """(B, in_channels, H, W) -> (B, [2x] out_channels, H / f, W / f)."""
+        """(B, in_channels, H, W) -> (B, [2x] latent_channels, H / f, W / f)."""
         h = self.conv_in(sample)
         for block in self.down_blocks:
             h = block(h)
@@ -207,53 +205,34 @@ class Encoder(nn.Module):
 
 class Decoder(nn.Module):
     """``conv_in``, ``UNetMidBlock2D``, ``UpDecoderBlock2D`` s (``layers_per_block + 1`` ResNets),
-    GroupNorm, SiLU, ``conv_out``."""
+    GroupNorm, SiLU, ``conv_out`` to ``out_channels``.
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        block_out_channels: tuple[int, ...],
-        layers_per_block: int,
-        norm_num_groups: int,
-        act_fn: str,
-        *,
-        mid_block_add_attention: bool = True,
-    ) -> None:
+    Args:
+        config: the autoencoder's config.
+    """
+
+    def __init__(self, config: _AutoencoderConfig) -> None:
         super().__init__()
-        top = block_out_channels[-1]
-        self.conv_in = nn.Conv2d(in_channels, top, 3, padding=1)
-        self.mid_block = UNetMidBlock2D(
-            top,
-            None,
-            resnet_eps=1e-6,
-            resnet_act_fn=act_fn,
-            resnet_groups=norm_num_groups,
-            attention_head_dim=top,
-            add_attention=mid_block_add_attention,
-        )
-        self.up_blocks = nn.ModuleList()
-        reversed_channels = list(reversed(block_out_channels))
-        out_ch = reversed_channels[0]
-        for i, channels in enumerate(reversed_channels):
-            prev, out_ch = out_ch, channels
-            self.up_blocks.append(
-                UpDecoderBlock2D(
-                    prev,
-                    out_ch,
-                    num_layers=layers_per_block + 1,
-                    resnet_eps=1e-6,
-                    resnet_act_fn=act_fn,
-                    resnet_groups=norm_num_groups,
-                    add_upsample=i < len(block_out_channels) - 1,
-                )
+        c, channels = config, config.block_out_channels[::-1]
+        self.conv_in = nn.Conv2d(c.latent_channels, channels[0], 3, padding=1)
+        self.mid_block = _mid_block(c)
+        self.up_blocks = nn.ModuleList(
+            UpDecoderBlock2D(
+                channels[max(i - 1, 0)],
+                channels[i],
+                num_layers=c.layers_per_block + 1,
+                resnet_act_fn=c.act_fn,
+                resnet_groups=c.norm_num_groups,
+                add_upsample=i < len(channels) - 1,
             )
-        self.conv_norm_out = nn.GroupNorm(norm_num_groups, block_out_channels[0], eps=1e-6)
+            for i in range(len(channels))
+        )
+        self.conv_norm_out = nn.GroupNorm(c.norm_num_groups, channels[-1], eps=1e-6)
         self.conv_act = nn.SiLU()
-        self.conv_out = nn.Conv2d(block_out_channels[0], out_channels, 3, padding=1)
+        self.conv_out = nn.Conv2d(channels[-1], c.out_channels, 3, padding=1)
 
     def forward(self, z: Tensor) -> Tensor:
-        """(B, in_channels, h, w) -> (B, out_channels, h * f, w * f)."""
+        """(B, latent_channels, h, w) -> (B, out_channels, h * f, w * f)."""
         h = self.mid_block(self.conv_in(z))
         for block in self.up_blocks:
             h = block(h)
@@ -318,31 +297,23 @@ class VectorQuantizer(nn.Module):
 # -- shared base: slicing and tiling ---------------------------------------------------------------
 
 
-def blend_rows(above: Tensor, below: Tensor, extent: int) -> None:
-    """Cross-fade the top ``extent`` rows of ``below`` with the bottom rows of ``above`` (in place).
+def cross_fade(before: Tensor, after: Tensor, extent: int, dim: int) -> None:
+    """Cross-fade the first ``extent`` rows (``dim=2``) or columns (``dim=3``) of ``after`` with
+    the last ones of ``before``, in place.
 
-    Row ``y`` of the overlap becomes ``above[-extent + y] * (1 - y / extent) + below[y] * y / extent``.
+    Index ``y`` of the overlap becomes ``before[-extent + y] * (1 - y / extent) + after[y] * y /
+    extent``.
     """
-    extent = min(above.shape[2], below.shape[2], extent)
+    extent = min(before.shape[dim], after.shape[dim], extent)
     if extent <= 0:
         return
-    w = (torch.arange(extent, dtype=torch.float64) / extent).to(below.dtype).to(below.device)
-    w_above = (1.0 - torch.arange(extent, dtype=torch.float64) / extent).to(below.dtype)
-    w_above = w_above.to(below.device)
-    below[:, :, :extent, :] = (
-        above[:, :, -extent:, :] * w_above[:, None] + below[:, :, :extent, :] * w[:, None]
-    )
-
-
-def blend_columns(left: Tensor, right: Tensor, extent: int) -> None:
-    """Cross-fade the left ``extent`` columns of ``right`` with the right columns of ``left``."""
-    extent = min(left.shape[3], right.shape[3], extent)
-    if extent <= 0:
-        return
-    w = (torch.arange(extent, dtype=torch.float64) / extent).to(right.dtype).to(right.device)
-    w_left = (1.0 - torch.arange(extent, dtype=torch.float64) / extent).to(right.dtype)
-    w_left = w_left.to(right.device)
-    right[:, :, :, :extent] = left[:, :, :, -extent:] * w_left + right[:, :, :, :extent] * w
+    shape = [1] * after.ndim
+    shape[dim] = extent
+    ramp = torch.arange(extent, dtype=torch.float64) / extent
+    w_after = ramp.to(after.dtype).to(after.device).view(shape)
+    w_before = (1.0 - ramp).to(after.dtype).to(after.device).view(shape)
+    head = after.narrow(dim, 0, extent)
+    head.copy_(before.narrow(dim, before.shape[dim] - extent, extent) * w_before + head * w_after)
 
 
 def tiled_apply(
@@ -381,9 +352,9 @@ def tiled_apply(
         for j in range(0, x.shape[3], stride):
             tile = fn(x[:, :, i : i + tile_in, j : j + tile_in])
             if previous is not None:
-                blend_rows(previous[len(current)], tile, blend)
+                cross_fade(previous[len(current)], tile, blend, dim=2)
             if current:
-                blend_columns(current[-1], tile, blend)
+                cross_fade(current[-1], tile, blend, dim=3)
             current.append(tile)
             pieces.append(tile[:, :, :limit, :limit])
         rows.append(torch.cat(pieces, dim=3))
@@ -471,23 +442,8 @@ class _LatentAutoencoder(ModelMixin):
 # -- AutoencoderKL --------------------------------------------------------------------------------
 
 
-class AutoencoderKLConfig(ComponentConfig):
-    """Fields of an ``AutoencoderKL`` ``config.json``.
-
-    Attributes:
-        in_channels, out_channels: image channels.
-        down_block_types, up_block_types: ``DownEncoderBlock2D`` / ``UpDecoderBlock2D`` per level.
-        block_out_channels: channels per level; ``len - 1`` halvings of the resolution.
-        layers_per_block: ResNets per encoder block (decoder blocks have one more).
-        act_fn: ResNet activation.
-        latent_channels: channels of the latent.
-        norm_num_groups: GroupNorm groups.
-        sample_size: training image size (also the default tile size).
-        scaling_factor: latents are multiplied by it before diffusion (0.18215 for KL-f8).
-        shift_factor, latents_mean, latents_std, force_upcast: recorded for pipelines.
-        use_quant_conv, use_post_quant_conv: the 1x1 convolutions around the latent.
-        mid_block_add_attention: self-attention in the mid blocks.
-    """
+class _AutoencoderConfig(ComponentConfig):
+    """The fields both autoencoders' ``config.json`` share (see :class:`AutoencoderKLConfig`)."""
 
     in_channels: int = 3
     out_channels: int = 3
@@ -499,6 +455,37 @@ class AutoencoderKLConfig(ComponentConfig):
     latent_channels: int = 4
     norm_num_groups: int = 32
     sample_size: int | tuple[int, int] = 32
+    mid_block_add_attention: bool = True
+
+    @model_validator(mode="after")
+    def _check_levels(self) -> _AutoencoderConfig:
+        levels = (self.block_out_channels, self.down_block_types, self.up_block_types)
+        if len({len(v) for v in levels}) != 1:
+            raise ValueError(
+                "block_out_channels, down_block_types and up_block_types must have the same "
+                f"length, got {', '.join(str(len(v)) for v in levels)}"
+            )
+        return self
+
+
+class AutoencoderKLConfig(_AutoencoderConfig):
+    """Fields of an ``AutoencoderKL`` ``config.json``.
+
+    Attributes:
+        in_channels, out_channels: image channels.
+        down_block_types, up_block_types: ``DownEncoderBlock2D`` / ``UpDecoderBlock2D`` per level.
+        block_out_channels: channels per level; ``len - 1`` halvings of the resolution.
+        layers_per_block: ResNets per encoder block (decoder blocks have one more).
+        act_fn: ResNet activation.
+        latent_channels: channels of the latent.
+        norm_num_groups: GroupNorm groups.
+        sample_size: training image size (also the default tile size).
+        mid_block_add_attention: self-attention in the mid blocks.
+        scaling_factor: latents are multiplied by it before diffusion (0.18215 for KL-f8).
+        shift_factor, latents_mean, latents_std, force_upcast: recorded for pipelines.
+        use_quant_conv, use_post_quant_conv: the 1x1 convolutions around the latent.
+    """
+
     scaling_factor: float = 0.18215
     shift_factor: float | None = None
     latents_mean: tuple[float, ...] | None = None
@@ -506,20 +493,6 @@ class AutoencoderKLConfig(ComponentConfig):
     force_upcast: bool = True
     use_quant_conv: bool = True
     use_post_quant_conv: bool = True
-    mid_block_add_attention: bool = True
-
-    @model_validator(mode="after")
-    def _check(self) -> AutoencoderKLConfig:
-        _check_levels(self.block_out_channels, self.down_block_types, self.up_block_types)
-        return self
-
-
-def _check_levels(channels: tuple[int, ...], down: tuple[str, ...], up: tuple[str, ...]) -> None:
-    if not (len(channels) == len(down) == len(up)):
-        raise ValueError(
-            "block_out_channels, down_block_types and up_block_types must have the same length, "
-            f"got {len(channels)}, {len(down)}, {len(up)}"
-        )
 
 
 class AutoencoderKL(_LatentAutoencoder):
@@ -544,25 +517,8 @@ class AutoencoderKL(_LatentAutoencoder):
     def __init__(self, config: AutoencoderKLConfig | dict[str, Any] | None = None, **fields: Any):
         super().__init__(config, **fields)
         c = self.config
-        self.encoder = Encoder(
-            c.in_channels,
-            c.latent_channels,
-            c.block_out_channels,
-            c.layers_per_block,
-            c.norm_num_groups,
-            c.act_fn,
-            double_z=True,
-            mid_block_add_attention=c.mid_block_add_attention,
-        )
-        self.decoder = Decoder(
-            c.latent_channels,
-            c.out_channels,
-            c.block_out_channels,
-            c.layers_per_block,
-            c.norm_num_groups,
-            c.act_fn,
-            mid_block_add_attention=c.mid_block_add_attention,
-        )
+        self.encoder = Encoder(c, double_z=True)
+        self.decoder = Decoder(c)
         lat = c.latent_channels
         self.quant_conv = nn.Conv2d(2 * lat, 2 * lat, 1) if c.use_quant_conv else None
         self.post_quant_conv = nn.Conv2d(lat, lat, 1) if c.use_post_quant_conv else None
@@ -608,10 +564,11 @@ class AutoencoderKL(_LatentAutoencoder):
 # -- VQModel --------------------------------------------------------------------------------------
 
 
-class VQModelConfig(ComponentConfig):
+class VQModelConfig(_AutoencoderConfig):
     """Fields of a ``VQModel`` ``config.json``.
 
     Attributes:
+        latent_channels: channels of the latent (3 here, 4 for the KL model).
         num_vq_embeddings: codebook size (8192 for VQ-f4 of celebahq).
         vq_embed_dim: channels of a code (``latent_channels`` when None).
         scaling_factor: latent scale used by pipelines. Defaults to 1.0, the value of the LDM
@@ -622,28 +579,13 @@ class VQModelConfig(ComponentConfig):
         Other fields: as in :class:`AutoencoderKLConfig`.
     """
 
-    in_channels: int = 3
-    out_channels: int = 3
-    down_block_types: tuple[Literal["DownEncoderBlock2D"], ...] = ("DownEncoderBlock2D",)
-    up_block_types: tuple[Literal["UpDecoderBlock2D"], ...] = ("UpDecoderBlock2D",)
-    block_out_channels: tuple[int, ...] = (64,)
-    layers_per_block: int = 1
-    act_fn: str = "silu"
     latent_channels: int = 3
-    sample_size: int | tuple[int, int] = 32
     num_vq_embeddings: int = 256
-    norm_num_groups: int = 32
     vq_embed_dim: int | None = None
     scaling_factor: float = 1.0
     norm_type: Literal["group"] = "group"
-    mid_block_add_attention: bool = True
     lookup_from_codebook: Literal[False] = False
     force_upcast: bool = False
-
-    @model_validator(mode="after")
-    def _check(self) -> VQModelConfig:
-        _check_levels(self.block_out_channels, self.down_block_types, self.up_block_types)
-        return self
 
 
 class VQModel(_LatentAutoencoder):
@@ -668,29 +610,12 @@ class VQModel(_LatentAutoencoder):
     def __init__(self, config: VQModelConfig | dict[str, Any] | None = None, **fields: Any):
         super().__init__(config, **fields)
         c = self.config
-        self.encoder = Encoder(
-            c.in_channels,
-            c.latent_channels,
-            c.block_out_channels,
-            c.layers_per_block,
-            c.norm_num_groups,
-            c.act_fn,
-            double_z=False,
-            mid_block_add_attention=c.mid_block_add_attention,
-        )
+        self.encoder = Encoder(c, double_z=False)
         embed_dim = c.vq_embed_dim if c.vq_embed_dim is not None else c.latent_channels
         self.quant_conv = nn.Conv2d(c.latent_channels, embed_dim, 1)
         self.quantize = VectorQuantizer(c.num_vq_embeddings, embed_dim, beta=0.25)
         self.post_quant_conv = nn.Conv2d(embed_dim, c.latent_channels, 1)
-        self.decoder = Decoder(
-            c.latent_channels,
-            c.out_channels,
-            c.block_out_channels,
-            c.layers_per_block,
-            c.norm_num_groups,
-            c.act_fn,
-            mid_block_add_attention=c.mid_block_add_attention,
-        )
+        self.decoder = Decoder(c)
 
     def _encode_pixels(self, x: Tensor) -> Tensor:
         return self.quant_conv(self.encoder(x))

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
-from diffusers_hub.config import write_json_atomic
+from diffusers_hub.config import ComponentFiles, PretrainedMixin, write_json_atomic
 from diffusers_hub.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ class _Settings:
     specials: dict[str, str] = field(default_factory=lambda: dict(_DEFAULT_SPECIALS))
 
 
-class BertTokenizer:
+class BertTokenizer(PretrainedMixin):
     """BERT WordPiece tokenizer with the call signature that LDM's pipeline uses.
 
     Args:
@@ -117,6 +117,7 @@ class BertTokenizer:
 
     #: The library named for this class in model_index.json (the checkpoint's spelling).
     hub_library: ClassVar[str] = "transformers"
+    default_subfolder: ClassVar[str | None] = "tokenizer"
 
     def __init__(
         self,
@@ -191,45 +192,23 @@ class BertTokenizer:
     # -- loading and saving -------------------------------------------------------------------------
 
     @classmethod
-    def from_pretrained(
-        cls,
-        path_or_repo: str | os.PathLike[str],
-        *,
-        subfolder: str | None = None,
-        revision: str | None = None,
-        cache_dir: str | os.PathLike[str] | None = None,
-        token: str | bool | None = None,
-        local_files_only: bool = False,
-    ) -> BertTokenizer:
-        """Load from a tokenizer folder, a pipeline folder (its ``tokenizer/``), or a Hub repo id.
+    def from_files(cls, files: ComponentFiles, **overrides: Any) -> BertTokenizer:
+        """Read a tokenizer folder (``from_pretrained`` calls it).
 
         ``tokenizer.json`` is preferred when present; otherwise ``vocab.txt`` is read, with the
-        options of ``tokenizer_config.json`` if that file exists.
+        options of ``tokenizer_config.json`` if that file exists; ``overrides`` (constructor
+        options such as ``model_max_length``) replace those.
 
         Raises:
             HubError: neither file is found.
             ConfigError: a file is malformed.
         """
-        from diffusers_hub import hub
+        from diffusers_hub.hub import HubError
 
-        def find(name: str) -> Path | None:
-            try:
-                return hub.resolve_file(
-                    path_or_repo,
-                    name,
-                    subfolder=subfolder,
-                    default_subfolder="tokenizer",
-                    revision=revision,
-                    cache_dir=cache_dir,
-                    token=token,
-                    local_files_only=local_files_only,
-                )
-            except hub.HubError:
-                return None
-
-        config_path = find(CONFIG_FILE)
+        config_path = files.find(CONFIG_FILE)
         options = _read_tokenizer_config(config_path) if config_path is not None else {}
-        tokenizer_json = find(TOKENIZER_FILE)
+        options.update(overrides)
+        tokenizer_json = files.find(TOKENIZER_FILE)
         if tokenizer_json is not None and (
             config_path is None or tokenizer_json.parent == config_path.parent
         ):
@@ -243,11 +222,15 @@ class BertTokenizer:
             backend.no_padding()
             backend.no_truncation()
             return cls(None, backend=backend, **options)
-        vocab_path = find(VOCAB_FILE)
+        vocab_path = files.find(VOCAB_FILE)
         if vocab_path is None:
-            raise hub.HubError(
-                f"{path_or_repo}: no {TOKENIZER_FILE} or {VOCAB_FILE} found"
-                + (f" in subfolder {subfolder!r}" if subfolder else " (root or tokenizer/)")
+            raise HubError(
+                f"{files.path_or_repo}: no {TOKENIZER_FILE} or {VOCAB_FILE} found"
+                + (
+                    f" in subfolder {files.subfolder!r}"
+                    if files.subfolder
+                    else " (root or tokenizer/)"
+                )
             )
         return cls(read_vocab(vocab_path), **options)
 

@@ -117,24 +117,21 @@ class BasicTransformerBlock(nn.Module):
     ) -> None:
         super().__init__()
         self.only_cross_attention = only_cross_attention
+
+        def attention(context_dim: int | None) -> Attention:
+            return Attention(
+                dim,
+                cross_attention_dim=context_dim,
+                heads=num_attention_heads,
+                dim_head=attention_head_dim,
+                dropout=dropout,
+                bias=attention_bias,
+            )
+
         self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
-        self.attn1 = Attention(
-            dim,
-            cross_attention_dim=cross_attention_dim if only_cross_attention else None,
-            heads=num_attention_heads,
-            dim_head=attention_head_dim,
-            dropout=dropout,
-            bias=attention_bias,
-        )
+        self.attn1 = attention(cross_attention_dim if only_cross_attention else None)
         self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
-        self.attn2 = Attention(
-            dim,
-            cross_attention_dim=cross_attention_dim,
-            heads=num_attention_heads,
-            dim_head=attention_head_dim,
-            dropout=dropout,
-            bias=attention_bias,
-        )
+        self.attn2 = attention(cross_attention_dim)
         self.norm3 = nn.LayerNorm(dim, eps=norm_eps)
         self.ff = FeedForward(dim, dropout=dropout)
 

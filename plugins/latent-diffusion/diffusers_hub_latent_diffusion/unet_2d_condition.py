@@ -13,8 +13,9 @@ head has ``channels // heads`` channels.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, get_args
 
 import torch
 from pydantic import model_validator
@@ -25,23 +26,16 @@ from diffusers_hub.modeling import ModelMixin
 from diffusers_hub.nn._kernels import use_adaptive_convs
 from diffusers_hub.nn.activations import get_activation
 from diffusers_hub.nn.embeddings import TimestepEmbedding, timestep_embedding
-from diffusers_hub.nn.resnet import ResnetBlock2D
-from diffusers_hub.nn.sampling import Downsample2D, Upsample2D
-from diffusers_hub.nn.unet_blocks import DownBlock2D, UpBlock2D
+from diffusers_hub.nn.unet_blocks import UNetMidBlock2DCrossAttn, block_class
 from diffusers_hub_latent_diffusion.transformer_2d import Transformer2DModel
 
-__all__ = [
-    "CrossAttnDownBlock2D",
-    "CrossAttnUpBlock2D",
-    "UNet2DConditionModel",
-    "UNet2DConditionModelConfig",
-    "UNet2DConditionOutput",
-    "UNetMidBlock2DCrossAttn",
-]
+__all__ = ["UNet2DConditionModel", "UNet2DConditionModelConfig", "UNet2DConditionOutput"]
 
 TimeScaleShift = Literal["default", "scale_shift"]
 DownType = Literal["CrossAttnDownBlock2D", "DownBlock2D"]
 UpType = Literal["CrossAttnUpBlock2D", "UpBlock2D"]
+DOWN_BLOCK_TYPES: tuple[str, ...] = get_args(DownType)
+UP_BLOCK_TYPES: tuple[str, ...] = get_args(UpType)
 
 #: Options of diffusers' UNet2DConditionModel that this implementation accepts only at these values.
 _FIXED_OPTIONS: dict[str, Any] = {
@@ -217,276 +211,32 @@ class UNet2DConditionOutput:
         return (self.sample,)[index]
 
 
-def _resnet(
-    in_channels: int,
-    out_channels: int,
-    temb_channels: int,
-    *,
-    eps: float,
-    groups: int,
-    dropout: float,
-    act_fn: str,
-    time_scale_shift: TimeScaleShift,
-    output_scale_factor: float = 1.0,
-) -> ResnetBlock2D:
-    return ResnetBlock2D(
-        in_channels,
-        out_channels,
-        temb_channels=temb_channels,
-        groups=groups,
-        eps=eps,
-        dropout=dropout,
-        non_linearity=act_fn,
-        time_embedding_norm=time_scale_shift,
-        output_scale_factor=output_scale_factor,
-    )
-
-
 def _transformer(
-    channels: int,
     heads: int,
     *,
     layers: int,
     cross_attention_dim: int,
     groups: int,
     use_linear_projection: bool,
-    only_cross_attention: bool,
-) -> Transformer2DModel:
-    if channels % heads:
-        raise ValueError(f"{channels} channels cannot be split into {heads} attention heads")
-    return Transformer2DModel(
-        heads,
-        channels // heads,
-        channels,
-        num_layers=layers,
-        cross_attention_dim=cross_attention_dim,
-        norm_num_groups=groups,
-        use_linear_projection=use_linear_projection,
-        only_cross_attention=only_cross_attention,
-    )
+    only_cross_attention: bool = False,
+) -> Callable[[int], Transformer2DModel]:
+    """The spatial transformers of one UNet level: ``heads`` heads of ``channels // heads``."""
 
-
-class CrossAttnDownBlock2D(nn.Module):
-    """``num_layers`` x (ResNet, spatial transformer), then an optional stride-2 convolution.
-
-    Args:
-        in_channels, out_channels: channels in and of every layer.
-        temb_channels: time-embedding width.
-        num_layers: ResNet + transformer pairs.
-        num_attention_heads: heads of the transformers (``out_channels // heads`` per head).
-        cross_attention_dim: channels of the text features.
-        transformer_layers: transformer blocks per spatial transformer.
-        add_downsample, downsample_padding: the ``downsamplers.0`` convolution.
-        resnet_eps, resnet_groups, resnet_act_fn, dropout, resnet_time_scale_shift: ResNet options.
-        use_linear_projection, only_cross_attention: transformer options.
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        temb_channels: int,
-        *,
-        num_layers: int = 1,
-        num_attention_heads: int = 1,
-        cross_attention_dim: int = 1280,
-        transformer_layers: int = 1,
-        add_downsample: bool = True,
-        downsample_padding: int = 1,
-        resnet_eps: float = 1e-6,
-        resnet_groups: int = 32,
-        resnet_act_fn: str = "silu",
-        dropout: float = 0.0,
-        resnet_time_scale_shift: TimeScaleShift = "default",
-        use_linear_projection: bool = False,
-        only_cross_attention: bool = False,
-    ) -> None:
-        super().__init__()
-        self.resnets = nn.ModuleList(
-            _resnet(
-                in_channels if i == 0 else out_channels,
-                out_channels,
-                temb_channels,
-                eps=resnet_eps,
-                groups=resnet_groups,
-                dropout=dropout,
-                act_fn=resnet_act_fn,
-                time_scale_shift=resnet_time_scale_shift,
-            )
-            for i in range(num_layers)
-        )
-        self.attentions = nn.ModuleList(
-            _transformer(
-                out_channels,
-                num_attention_heads,
-                layers=transformer_layers,
-                cross_attention_dim=cross_attention_dim,
-                groups=resnet_groups,
-                use_linear_projection=use_linear_projection,
-                only_cross_attention=only_cross_attention,
-            )
-            for _ in range(num_layers)
-        )
-        self.downsamplers: nn.ModuleList | None = None
-        if add_downsample:
-            self.downsamplers = nn.ModuleList(
-                [Downsample2D(out_channels, use_conv=True, padding=downsample_padding)]
-            )
-
-    def forward(
-        self, hidden_states: Tensor, temb: Tensor, encoder_hidden_states: Tensor
-    ) -> tuple[Tensor, tuple[Tensor, ...]]:
-        """(B, C_in, H, W) -> (output, skip connections for the up path)."""
-        skips: tuple[Tensor, ...] = ()
-        for resnet, attn in zip(self.resnets, self.attentions):
-            hidden_states = attn(resnet(hidden_states, temb), encoder_hidden_states)
-            skips += (hidden_states,)
-        if self.downsamplers is not None:
-            for down in self.downsamplers:
-                hidden_states = down(hidden_states)
-            skips += (hidden_states,)
-        return hidden_states, skips
-
-
-class CrossAttnUpBlock2D(nn.Module):
-    """``num_layers`` x (concat skip, ResNet, spatial transformer), then optional 2x upsampling.
-
-    Args:
-        in_channels: channels of the deepest skip connection this block consumes.
-        prev_output_channel: channels of the incoming features.
-        out_channels: channels of every layer.
-        Other arguments: as in :class:`CrossAttnDownBlock2D`; ``add_upsample`` adds
-        ``upsamplers.0`` (nearest 2x + 3x3 convolution).
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        prev_output_channel: int,
-        out_channels: int,
-        temb_channels: int,
-        *,
-        num_layers: int = 1,
-        num_attention_heads: int = 1,
-        cross_attention_dim: int = 1280,
-        transformer_layers: int = 1,
-        add_upsample: bool = True,
-        resnet_eps: float = 1e-6,
-        resnet_groups: int = 32,
-        resnet_act_fn: str = "silu",
-        dropout: float = 0.0,
-        resnet_time_scale_shift: TimeScaleShift = "default",
-        use_linear_projection: bool = False,
-        only_cross_attention: bool = False,
-    ) -> None:
-        super().__init__()
-        resnets = []
-        for i in range(num_layers):
-            skip = in_channels if i == num_layers - 1 else out_channels
-            running = prev_output_channel if i == 0 else out_channels
-            resnets.append(
-                _resnet(
-                    running + skip,
-                    out_channels,
-                    temb_channels,
-                    eps=resnet_eps,
-                    groups=resnet_groups,
-                    dropout=dropout,
-                    act_fn=resnet_act_fn,
-                    time_scale_shift=resnet_time_scale_shift,
-                )
-            )
-        self.resnets = nn.ModuleList(resnets)
-        self.attentions = nn.ModuleList(
-            _transformer(
-                out_channels,
-                num_attention_heads,
-                layers=transformer_layers,
-                cross_attention_dim=cross_attention_dim,
-                groups=resnet_groups,
-                use_linear_projection=use_linear_projection,
-                only_cross_attention=only_cross_attention,
-            )
-            for _ in range(num_layers)
-        )
-        self.upsamplers: nn.ModuleList | None = None
-        if add_upsample:
-            self.upsamplers = nn.ModuleList([Upsample2D(out_channels, use_conv=True)])
-
-    def forward(
-        self,
-        hidden_states: Tensor,
-        res_hidden_states_tuple: tuple[Tensor, ...],
-        temb: Tensor,
-        encoder_hidden_states: Tensor,
-        upsample_size: tuple[int, int] | None = None,
-    ) -> Tensor:
-        """Consume ``len(resnets)`` skip connections (last first); returns (B, C_out, H', W')."""
-        skips = res_hidden_states_tuple
-        for resnet, attn in zip(self.resnets, self.attentions):
-            hidden_states = torch.cat([hidden_states, skips[-1]], dim=1)
-            skips = skips[:-1]
-            hidden_states = attn(resnet(hidden_states, temb), encoder_hidden_states)
-        if self.upsamplers is not None:
-            for up in self.upsamplers:
-                hidden_states = up(hidden_states, upsample_size)
-        return hidden_states
-
-
-class UNetMidBlock2DCrossAttn(nn.Module):
-    """``resnets.0``, then ``num_layers`` x (spatial transformer, ResNet) at constant channels."""
-
-    def __init__(
-        self,
-        in_channels: int,
-        temb_channels: int,
-        *,
-        num_layers: int = 1,
-        num_attention_heads: int = 1,
-        cross_attention_dim: int = 1280,
-        transformer_layers: int = 1,
-        resnet_eps: float = 1e-6,
-        resnet_groups: int = 32,
-        resnet_act_fn: str = "silu",
-        dropout: float = 0.0,
-        resnet_time_scale_shift: TimeScaleShift = "default",
-        output_scale_factor: float = 1.0,
-        use_linear_projection: bool = False,
-    ) -> None:
-        super().__init__()
-        self.resnets = nn.ModuleList(
-            _resnet(
-                in_channels,
-                in_channels,
-                temb_channels,
-                eps=resnet_eps,
-                groups=resnet_groups,
-                dropout=dropout,
-                act_fn=resnet_act_fn,
-                time_scale_shift=resnet_time_scale_shift,
-                output_scale_factor=output_scale_factor,
-            )
-            for _ in range(num_layers + 1)
-        )
-        self.attentions = nn.ModuleList(
-            _transformer(
-                in_channels,
-                num_attention_heads,
-                layers=transformer_layers,
-                cross_attention_dim=cross_attention_dim,
-                groups=resnet_groups,
-                use_linear_projection=use_linear_projection,
-                only_cross_attention=False,
-            )
-            for _ in range(num_layers)
+    def build(channels: int) -> Transformer2DModel:
+        if channels % heads:
+            raise ValueError(f"{channels} channels cannot be split into {heads} attention heads")
+        return Transformer2DModel(
+            heads,
+            channels // heads,
+            channels,
+            num_layers=layers,
+            cross_attention_dim=cross_attention_dim,
+            norm_num_groups=groups,
+            use_linear_projection=use_linear_projection,
+            only_cross_attention=only_cross_attention,
         )
 
-    def forward(self, hidden_states: Tensor, temb: Tensor, encoder_hidden_states: Tensor) -> Tensor:
-        """(B, C, H, W) -> (B, C, H, W)."""
-        hidden_states = self.resnets[0](hidden_states, temb)
-        for attn, resnet in zip(self.attentions, self.resnets[1:]):
-            hidden_states = resnet(attn(hidden_states, encoder_hidden_states), temb)
-        return hidden_states
+    return build
 
 
 class UNet2DConditionModel(ModelMixin):
@@ -522,103 +272,68 @@ class UNet2DConditionModel(ModelMixin):
         cross_dims = c.per_block("cross_attention_dim")
         t_layers = c.per_block("transformer_layers_per_block")
         only_cross = c.per_block("only_cross_attention")
-        common: dict[str, Any] = {
-            "resnet_eps": c.norm_eps,
-            "resnet_groups": c.norm_num_groups,
-            "resnet_act_fn": c.act_fn,
-            "dropout": c.dropout,
-            "resnet_time_scale_shift": c.resnet_time_scale_shift,
-        }
-        xattn: dict[str, Any] = {"use_linear_projection": c.use_linear_projection}
+
+        def transformer(level: int, only: bool) -> Callable[[int], Transformer2DModel]:
+            return _transformer(
+                heads[level],
+                layers=t_layers[level],
+                cross_attention_dim=cross_dims[level],
+                groups=c.norm_num_groups,
+                use_linear_projection=c.use_linear_projection,
+                only_cross_attention=only,
+            )
 
         self.conv_in = nn.Conv2d(
             c.in_channels, channels[0], c.conv_in_kernel, padding=(c.conv_in_kernel - 1) // 2
         )
         time_embed_dim = c.time_embedding_dim or channels[0] * 4
         self.time_embedding = TimestepEmbedding(channels[0], time_embed_dim, act_fn=c.act_fn)
+        common: dict[str, Any] = {
+            "temb_channels": time_embed_dim,
+            "resnet_eps": c.norm_eps,
+            "resnet_groups": c.norm_num_groups,
+            "resnet_act_fn": c.act_fn,
+            "dropout": c.dropout,
+            "resnet_time_scale_shift": c.resnet_time_scale_shift,
+        }
 
         self.down_blocks = nn.ModuleList()
-        out_ch = channels[0]
         for i, kind in enumerate(c.down_block_types):
-            in_ch, out_ch = out_ch, channels[i]
-            last = i == n - 1
-            block: nn.Module
-            if kind == "CrossAttnDownBlock2D":
-                block = CrossAttnDownBlock2D(
-                    in_ch,
-                    out_ch,
-                    time_embed_dim,
+            self.down_blocks.append(
+                block_class(kind, "down", DOWN_BLOCK_TYPES)(
+                    channels[max(i - 1, 0)],
+                    channels[i],
                     num_layers=layers[i],
-                    num_attention_heads=heads[i],
-                    cross_attention_dim=cross_dims[i],
-                    transformer_layers=t_layers[i],
-                    add_downsample=not last,
+                    add_downsample=i < n - 1,
                     downsample_padding=c.downsample_padding,
-                    only_cross_attention=only_cross[i],
-                    **common,
-                    **xattn,
-                )
-            else:
-                block = DownBlock2D(
-                    in_ch,
-                    out_ch,
-                    time_embed_dim,
-                    num_layers=layers[i],
-                    add_downsample=not last,
-                    downsample_padding=c.downsample_padding,
+                    transformer=transformer(i, only_cross[i]),
                     **common,
                 )
-            self.down_blocks.append(block)
+            )
 
         self.mid_block: UNetMidBlock2DCrossAttn | None = None
         if c.mid_block_type is not None:
             self.mid_block = UNetMidBlock2DCrossAttn(
                 channels[-1],
-                time_embed_dim,
-                num_attention_heads=heads[-1],
-                cross_attention_dim=cross_dims[-1],
-                transformer_layers=t_layers[-1],
                 output_scale_factor=c.mid_block_scale_factor,
+                transformer=transformer(n - 1, False),
                 **common,
-                **xattn,
             )
 
         self.up_blocks = nn.ModuleList()
-        rev = list(reversed(channels))
-        rev_heads, rev_layers = list(reversed(heads)), list(reversed(layers))
-        rev_cross, rev_t = list(reversed(cross_dims)), list(reversed(t_layers))
-        rev_only = list(reversed(only_cross))
-        out_ch = rev[0]
         for i, up_kind in enumerate(c.up_block_types):
-            prev_ch, out_ch = out_ch, rev[i]
-            in_ch = rev[min(i + 1, n - 1)]
-            last = i == n - 1
-            if up_kind == "CrossAttnUpBlock2D":
-                block = CrossAttnUpBlock2D(
-                    in_ch,
-                    prev_ch,
-                    out_ch,
-                    time_embed_dim,
-                    num_layers=rev_layers[i] + 1,
-                    num_attention_heads=rev_heads[i],
-                    cross_attention_dim=rev_cross[i],
-                    transformer_layers=rev_t[i],
-                    add_upsample=not last,
-                    only_cross_attention=rev_only[i],
-                    **common,
-                    **xattn,
-                )
-            else:
-                block = UpBlock2D(
-                    in_ch,
-                    prev_ch,
-                    out_ch,
-                    time_embed_dim,
-                    num_layers=rev_layers[i] + 1,
-                    add_upsample=not last,
+            level = n - 1 - i  # the down level this up block mirrors
+            self.up_blocks.append(
+                block_class(up_kind, "up", UP_BLOCK_TYPES)(
+                    channels[max(level - 1, 0)],
+                    channels[min(level + 1, n - 1)],
+                    channels[level],
+                    num_layers=layers[level] + 1,
+                    add_upsample=i < n - 1,
+                    transformer=transformer(level, only_cross[level]),
                     **common,
                 )
-            self.up_blocks.append(block)
+            )
 
         self.conv_norm_out = nn.GroupNorm(c.norm_num_groups, channels[0], eps=c.norm_eps)
         self.conv_act = get_activation(c.act_fn)
@@ -668,10 +383,7 @@ class UNet2DConditionModel(ModelMixin):
         h = self.conv_in(sample)
         skips: tuple[Tensor, ...] = (h,)
         for down in self.down_blocks:
-            if isinstance(down, CrossAttnDownBlock2D):
-                h, res = down(h, emb, encoder_hidden_states)
-            else:
-                h, res = down(h, emb)
+            h, res = down(h, emb, encoder_hidden_states)
             skips += res
 
         if self.mid_block is not None:
@@ -683,10 +395,7 @@ class UNet2DConditionModel(ModelMixin):
             size = None
             if forward_size and i < len(self.up_blocks) - 1:
                 size = tuple(skips[-1].shape[2:])
-            if isinstance(up, CrossAttnUpBlock2D):
-                h = up(h, res, emb, encoder_hidden_states, size)
-            else:
-                h = up(h, res, emb, size)
+            h = up(h, res, emb, size, encoder_hidden_states)
 
         h = self.conv_out(self.conv_act(self.conv_norm_out(h)))
         return UNet2DConditionOutput(h) if return_dict else (h,)

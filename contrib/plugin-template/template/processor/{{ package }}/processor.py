@@ -19,9 +19,8 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import PIL.Image
 import torch
-from diffusers_hub.config import ComponentConfig, ConfigMixin
+from diffusers_hub.config import ComponentConfig, ConfigMixin, PretrainedMixin
 from pydantic import Field
-from typing_extensions import Self
 
 __all__ = ["{{ class_name }}", "{{ class_name }}Config"]
 
@@ -51,8 +50,9 @@ class {{ class_name }}Config(ComponentConfig):
     do_normalize: bool = True
 
 
-class {{ class_name }}(ConfigMixin):
-    """Images to model tensors and back.
+class {{ class_name }}(ConfigMixin, PretrainedMixin):
+    """Images to model tensors and back; ``from_pretrained`` (from :class:`PretrainedMixin`) reads
+    ``preprocessor_config.json`` from a folder, a pipeline folder or a Hub repo id.
 
     Example:
         >>> import PIL.Image
@@ -65,19 +65,6 @@ class {{ class_name }}(ConfigMixin):
     config: {{ class_name }}Config
     config_name: ClassVar[str] = "preprocessor_config.json"
     default_subfolder: ClassVar[str | None] = "feature_extractor"
-
-    @classmethod
-    def from_pretrained(cls, path_or_repo: str | os.PathLike[str], **options: Any) -> Self:
-        """Load from a folder or Hub repo id holding ``preprocessor_config.json``.
-
-        Args:
-            path_or_repo: a local folder or a Hub repo id.
-            **options: ``subfolder``, ``revision``, ``cache_dir``, ``token``,
-                ``local_files_only``; other options (``torch_dtype``, ...) are ignored.
-        """
-        hub_keys = ("subfolder", "revision", "cache_dir", "token", "local_files_only")
-        data = cls.load_config(path_or_repo, **{k: options[k] for k in hub_keys if k in options})
-        return cls.from_config(data)
 
     def save_pretrained(self, directory: str | os.PathLike[str], **options: Any) -> None:
         """Write ``preprocessor_config.json`` into ``directory``."""

@@ -31,7 +31,7 @@ import torch
 from pydantic import Field
 
 from diffusers_hub import schedules
-from diffusers_hub.config import ComponentConfig, ConfigMixin
+from diffusers_hub.config import LIMITS, ComponentConfig, ConfigMixin, TrainTimesteps
 from diffusers_hub.noise import randn_tensor
 
 __all__ = [
@@ -83,11 +83,11 @@ class SchedulerConfig(ComponentConfig):
     }
     obsolete_keys: ClassVar[frozenset[str]] = frozenset({"tensor_format", "timestep_values"})
 
-    num_train_timesteps: int = Field(default=1000, ge=1)
+    num_train_timesteps: TrainTimesteps = 1000
     beta_start: float = Field(default=0.0001, gt=0.0, le=1.0)
     beta_end: float = Field(default=0.02, gt=0.0, le=1.0)
     beta_schedule: Literal["linear", "scaled_linear", "squaredcos_cap_v2", "sigmoid"] = "linear"
-    trained_betas: list[float] | None = None
+    trained_betas: list[float] | None = Field(default=None, max_length=LIMITS["timesteps"])
     prediction_type: Literal["epsilon", "sample", "v_prediction"] = "epsilon"
     timestep_spacing: Literal["leading", "trailing", "linspace"] = "leading"
     steps_offset: int = Field(default=0, ge=0)
@@ -106,6 +106,25 @@ class SchedulerConfig(ComponentConfig):
         if isinstance(value, np.ndarray | tuple):
             return np.asarray(value, dtype=np.float64).reshape(-1).tolist()
         return value
+
+    @pydantic.model_validator(mode="after")
+    def _check_betas(self) -> SchedulerConfig:
+        betas = self.trained_betas
+        if betas is not None:
+            if len(betas) != self.num_train_timesteps:
+                raise ValueError(
+                    f"trained_betas holds {len(betas)} values but num_train_timesteps is "
+                    f"{self.num_train_timesteps}; they must agree"
+                )
+            bad = [b for b in betas if not 0.0 < b <= 1.0]
+            if bad:
+                raise ValueError(f"trained_betas must lie in (0, 1]; got {bad[:3]}")
+        elif self.beta_end < self.beta_start and self.beta_schedule != "squaredcos_cap_v2":
+            raise ValueError(
+                f"beta_end={self.beta_end} is smaller than beta_start={self.beta_start}: noise "
+                "must grow along the schedule; swap the two values"
+            )
+        return self
 
 
 @dataclass
@@ -404,15 +423,35 @@ class SchedulerMixin(ConfigMixin):
             ValueError: ``timestep`` is not in the schedule set by ``set_timesteps``.
         """
         if self.num_inference_steps is None:
+            self.check_timestep(timestep)
             return timestep - 1
+        index = self.check_timestep(timestep)
+        nxt = index + 1
+        return self._timestep_list[nxt] if nxt < len(self._timestep_list) else -1
+
+    def check_timestep(self, timestep: int) -> int:
+        """The position of ``timestep`` in the current schedule.
+
+        Raises:
+            ValueError: ``timestep`` is outside the training range [0, T), or, after
+                ``set_timesteps``, not one of the scheduled timesteps.
+        """
+        total = self.config.num_train_timesteps
+        if not 0 <= timestep < total:
+            raise ValueError(
+                f"timestep {timestep} is outside the training schedule [0, {total - 1}]; pass one "
+                "of scheduler.timesteps"
+            )
+        if self.num_inference_steps is None:
+            return total - 1 - timestep if self.timesteps_descending else timestep
         index = self._position.get(timestep)
         if index is None:
             raise ValueError(
                 f"timestep {timestep} is not in the schedule set by set_timesteps "
-                f"({self._timestep_list[:3]} ... {self._timestep_list[-3:]})"
+                f"({self._timestep_list[:3]} ... {self._timestep_list[-3:]}); pass one of "
+                "scheduler.timesteps"
             )
-        nxt = index + 1
-        return self._timestep_list[nxt] if nxt < len(self._timestep_list) else -1
+        return index
 
     def scale_model_input(
         self, sample: ArrayLike, timestep: int | torch.Tensor | None = None

@@ -35,6 +35,7 @@ import torch
 from pydantic import Field, field_validator
 
 from diffusers_hub import schedules
+from diffusers_hub.config import LIMITS, TrainTimesteps
 from diffusers_hub.scheduling import (
     ArrayLike,
     GeneratorLike,
@@ -82,11 +83,11 @@ class BDDMSchedulerConfig(SchedulerConfig):
             :data:`LJSPEECH_12_STEPS`); ``set_timesteps()`` without arguments uses them.
     """
 
-    num_train_timesteps: int = 200
+    num_train_timesteps: TrainTimesteps = 200
     beta_start: float = 0.0001
     beta_end: float = 0.02
     clip_sample: bool = False
-    noise_schedule: list[float] | None = Field(default=None)
+    noise_schedule: list[float] | None = Field(default=None, max_length=LIMITS["timesteps"])
 
     @field_validator("noise_schedule")
     @classmethod

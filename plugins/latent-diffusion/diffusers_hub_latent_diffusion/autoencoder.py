@@ -26,10 +26,18 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import torch
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from torch import Tensor, nn
 
-from diffusers_hub.config import ComponentConfig
+from diffusers_hub.config import (
+    Activation,
+    Channels,
+    ComponentConfig,
+    Count,
+    SampleSize,
+    Vocabulary,
+    check_divides,
+)
 from diffusers_hub.modeling import ModelMixin
 from diffusers_hub.nn.attention import remap_legacy_attention_keys
 from diffusers_hub.nn.unet_blocks import DownEncoderBlock2D, UNetMidBlock2D, UpDecoderBlock2D
@@ -489,17 +497,17 @@ class AutoencoderKLConfig(ComponentConfig):
         mid_block_add_attention: self-attention in the mid blocks.
     """
 
-    in_channels: int = 3
-    out_channels: int = 3
+    in_channels: Channels = 3
+    out_channels: Channels = 3
     down_block_types: tuple[Literal["DownEncoderBlock2D"], ...] = ("DownEncoderBlock2D",)
     up_block_types: tuple[Literal["UpDecoderBlock2D"], ...] = ("UpDecoderBlock2D",)
-    block_out_channels: tuple[int, ...] = (64,)
-    layers_per_block: int = 1
-    act_fn: str = "silu"
-    latent_channels: int = 4
-    norm_num_groups: int = 32
-    sample_size: int | tuple[int, int] = 32
-    scaling_factor: float = 0.18215
+    block_out_channels: tuple[Channels, ...] = Field(default=(64,), min_length=1)
+    layers_per_block: Count = 1
+    act_fn: Activation = "silu"
+    latent_channels: Channels = 4
+    norm_num_groups: Count = 32
+    sample_size: SampleSize | tuple[SampleSize, SampleSize] = 32
+    scaling_factor: float = Field(default=0.18215, gt=0.0)
     shift_factor: float | None = None
     latents_mean: tuple[float, ...] | None = None
     latents_std: tuple[float, ...] | None = None
@@ -510,16 +518,24 @@ class AutoencoderKLConfig(ComponentConfig):
 
     @model_validator(mode="after")
     def _check(self) -> AutoencoderKLConfig:
-        _check_levels(self.block_out_channels, self.down_block_types, self.up_block_types)
+        _check_levels(
+            self.block_out_channels,
+            self.down_block_types,
+            self.up_block_types,
+            self.norm_num_groups,
+        )
         return self
 
 
-def _check_levels(channels: tuple[int, ...], down: tuple[str, ...], up: tuple[str, ...]) -> None:
+def _check_levels(
+    channels: tuple[int, ...], down: tuple[str, ...], up: tuple[str, ...], groups: int
+) -> None:
     if not (len(channels) == len(down) == len(up)):
         raise ValueError(
             "block_out_channels, down_block_types and up_block_types must have the same length, "
             f"got {len(channels)}, {len(down)}, {len(up)}"
         )
+    check_divides(groups, "norm_num_groups", {"block_out_channels": channels})
 
 
 class AutoencoderKL(_LatentAutoencoder):
@@ -622,19 +638,19 @@ class VQModelConfig(ComponentConfig):
         Other fields: as in :class:`AutoencoderKLConfig`.
     """
 
-    in_channels: int = 3
-    out_channels: int = 3
+    in_channels: Channels = 3
+    out_channels: Channels = 3
     down_block_types: tuple[Literal["DownEncoderBlock2D"], ...] = ("DownEncoderBlock2D",)
     up_block_types: tuple[Literal["UpDecoderBlock2D"], ...] = ("UpDecoderBlock2D",)
-    block_out_channels: tuple[int, ...] = (64,)
-    layers_per_block: int = 1
-    act_fn: str = "silu"
-    latent_channels: int = 3
-    sample_size: int | tuple[int, int] = 32
-    num_vq_embeddings: int = 256
-    norm_num_groups: int = 32
-    vq_embed_dim: int | None = None
-    scaling_factor: float = 1.0
+    block_out_channels: tuple[Channels, ...] = Field(default=(64,), min_length=1)
+    layers_per_block: Count = 1
+    act_fn: Activation = "silu"
+    latent_channels: Channels = 3
+    sample_size: SampleSize | tuple[SampleSize, SampleSize] = 32
+    num_vq_embeddings: Vocabulary = 256
+    norm_num_groups: Count = 32
+    vq_embed_dim: Channels | None = None
+    scaling_factor: float = Field(default=1.0, gt=0.0)
     norm_type: Literal["group"] = "group"
     mid_block_add_attention: bool = True
     lookup_from_codebook: Literal[False] = False
@@ -642,7 +658,12 @@ class VQModelConfig(ComponentConfig):
 
     @model_validator(mode="after")
     def _check(self) -> VQModelConfig:
-        _check_levels(self.block_out_channels, self.down_block_types, self.up_block_types)
+        _check_levels(
+            self.block_out_channels,
+            self.down_block_types,
+            self.up_block_types,
+            self.norm_num_groups,
+        )
         return self
 
 

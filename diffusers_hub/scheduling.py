@@ -22,7 +22,7 @@ import logging
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, TypeVar, overload
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -32,10 +32,12 @@ from pydantic import Field
 
 from diffusers_hub import schedules
 from diffusers_hub.config import LIMITS, ComponentConfig, ConfigMixin, TrainTimesteps
+from diffusers_hub.errors import ConfigError
 from diffusers_hub.noise import randn_tensor
 
 __all__ = [
     "ArrayLike",
+    "Beta",
     "GeneratorLike",
     "SchedulerConfig",
     "SchedulerMixin",
@@ -55,6 +57,10 @@ S = TypeVar("S", bound="SchedulerMixin")
 ArrayLike = torch.Tensor | npt.NDArray[Any]
 #: A noise source: a torch generator, a list of them (one per batch item), or a numpy generator.
 GeneratorLike = torch.Generator | list[torch.Generator] | np.random.Generator | None
+
+
+#: A beta, the variance of one forward step: in (0, 1) (beta = 1 erases the signal).
+Beta = Annotated[float, Field(gt=0.0, lt=1.0)]
 
 
 class SchedulerConfig(ComponentConfig):
@@ -84,8 +90,8 @@ class SchedulerConfig(ComponentConfig):
     obsolete_keys: ClassVar[frozenset[str]] = frozenset({"tensor_format", "timestep_values"})
 
     num_train_timesteps: TrainTimesteps = 1000
-    beta_start: float = Field(default=0.0001, gt=0.0, le=1.0)
-    beta_end: float = Field(default=0.02, gt=0.0, le=1.0)
+    beta_start: Beta = 0.0001
+    beta_end: Beta = 0.02
     beta_schedule: Literal["linear", "scaled_linear", "squaredcos_cap_v2", "sigmoid"] = "linear"
     trained_betas: list[float] | None = Field(default=None, max_length=LIMITS["timesteps"])
     prediction_type: Literal["epsilon", "sample", "v_prediction"] = "epsilon"
@@ -108,7 +114,12 @@ class SchedulerConfig(ComponentConfig):
         return value
 
     @pydantic.model_validator(mode="after")
-    def _check_betas(self) -> SchedulerConfig:
+    def _check_schedule(self) -> SchedulerConfig:
+        if self.steps_offset >= self.num_train_timesteps:
+            raise ValueError(
+                f"steps_offset={self.steps_offset} must be smaller than num_train_timesteps="
+                f"{self.num_train_timesteps} (latent diffusion uses 1)"
+            )
         betas = self.trained_betas
         if betas is not None:
             if len(betas) != self.num_train_timesteps:
@@ -287,6 +298,16 @@ class SchedulerMixin(ConfigMixin):
         if c.rescale_betas_zero_snr:
             betas = schedules.rescale_zero_terminal_snr(betas)
         alpha_bar = schedules.alphas_cumprod(betas)
+        erased = np.flatnonzero(
+            alpha_bar[:-1] <= 0.0 if c.rescale_betas_zero_snr else alpha_bar <= 0.0
+        )
+        if erased.size:
+            raise ConfigError(
+                f"{type(self).__name__}: the {c.beta_schedule} schedule (beta_start={c.beta_start}, "
+                f"beta_end={c.beta_end}, num_train_timesteps={c.num_train_timesteps}) erases the "
+                f"signal: alpha_bar is 0 from timestep {int(erased[0])} on, where samplers divide "
+                "by zero. Lower beta_end or num_train_timesteps."
+            )
         self.betas = torch.from_numpy(betas)
         self.alphas = torch.from_numpy(schedules.alphas(betas))
         self.alphas_cumprod = torch.from_numpy(alpha_bar)

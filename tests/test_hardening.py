@@ -339,3 +339,37 @@ def test_sigkill_mid_save_leaves_nothing_once_used_again(tmp_path: Path, stage: 
     assert len(list(tmp_path.iterdir())) == 2  # a leftover folder (and, for "swap", no target)
     UNet2DModel.from_pretrained(target)  # loading cleans up (and restores a moved-away target)
     assert [p.name for p in tmp_path.iterdir()] == ["m"]
+
+
+CONCURRENT_SAVE = textwrap.dedent(
+    """
+    import sys, torch
+    from diffusers_hub import registry
+    model = registry.model("UNet2DModel").from_pretrained(sys.argv[1], subfolder="unet")
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(float(sys.argv[3]))
+    for _ in range(int(sys.argv[4])):
+        model.save_pretrained(sys.argv[2])
+    """
+)
+
+
+@pytest.mark.slow
+def test_concurrent_saves_end_in_one_whole_checkpoint(tmp_path: Path) -> None:
+    target = tmp_path / "m"
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", CONCURRENT_SAVE, str(DDPM_DEMO), str(target), str(v), "6"],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for v in (1.0, 2.0)
+    ]
+    for writer in writers:
+        _, err = writer.communicate(timeout=300)
+        assert writer.returncode == 0, err  # never "exists and is not a folder"
+    loaded = UNet2DModel.from_pretrained(target)
+    values = {float(p.detach().flatten()[0]) for p in loaded.parameters()}
+    assert values in ({1.0}, {2.0})  # one writer's whole checkpoint, never a mix
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]

@@ -38,6 +38,7 @@ from diffusers_hub import schedules
 from diffusers_hub.config import LIMITS, TrainTimesteps
 from diffusers_hub.scheduling import (
     ArrayLike,
+    Beta,
     GeneratorLike,
     SchedulerConfig,
     SchedulerMixin,
@@ -84,10 +85,20 @@ class BDDMSchedulerConfig(SchedulerConfig):
     """
 
     num_train_timesteps: TrainTimesteps = 200
-    beta_start: float = 0.0001
-    beta_end: float = 0.02
+    beta_start: Beta = 0.0001
+    beta_end: Beta = 0.02
     clip_sample: bool = False
     noise_schedule: list[float] | None = Field(default=None, max_length=LIMITS["timesteps"])
+
+    @field_validator("rescale_betas_zero_snr")
+    @classmethod
+    def _no_zero_snr(cls, value: bool) -> bool:
+        if value:
+            raise ValueError(
+                "BDDM's noise scales need alpha_bar > 0 at every step; zero terminal SNR is not "
+                "supported (set it to false)"
+            )
+        return value
 
     @field_validator("noise_schedule")
     @classmethod

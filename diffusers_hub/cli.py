@@ -420,6 +420,28 @@ def _call_options(pipe: Any, args: argparse.Namespace, generator: Any) -> dict[s
     return options
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
+def _device(text: str) -> str:
+    """argparse type: a torch device this machine has (``cpu``, ``cuda:0``, ``mps``)."""
+    from diffusers_hub.checks import check_device
+
+    try:
+        check_device(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     pipeline_cls = registry.pipeline(args.pipeline)
     folder = args.model if args.model is not None else registry.demo_checkpoint(args.pipeline)
@@ -617,15 +639,17 @@ def build_parser(*, plugin_commands: bool = True) -> argparse.ArgumentParser:
         "--model", help="local folder or Hub repo id (default: the plugin's embedded demo weights)"
     )
     gen.add_argument("--prompt", help="text prompt (text-conditioned pipelines)")
-    gen.add_argument("--steps", type=int, help="number of inference steps")
+    gen.add_argument("--steps", type=_positive_int, help="number of inference steps")
     gen.add_argument(
         "--guidance-scale", type=float, help="classifier-free guidance (text pipelines)"
     )
     gen.add_argument("--eta", type=float, help="DDIM eta (0 deterministic, 1 ancestral)")
     gen.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    gen.add_argument("--batch-size", type=int, default=1, help="how many samples (default 1)")
+    gen.add_argument(
+        "--batch-size", type=_positive_int, default=1, help="how many samples (default 1)"
+    )
     gen.add_argument("--out", help="output file (default: PIPELINE.png, or PIPELINE.wav for audio)")
-    gen.add_argument("--device", help="torch device, e.g. cpu or cuda")
+    gen.add_argument("--device", type=_device, help="torch device, e.g. cpu or cuda")
     gen.set_defaults(func=_cmd_generate)
 
     demo = sub.add_parser(

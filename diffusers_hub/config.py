@@ -11,22 +11,33 @@ from __future__ import annotations
 import json
 import logging
 import os
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union
 
 import pydantic
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo
 
 from diffusers_hub._version import DIFFUSERS_FORMAT_VERSION, __version__
 from diffusers_hub.errors import ConfigError
 
 __all__ = [
+    "LIMITS",
+    "Activation",
+    "Channels",
     "ComponentConfig",
     "ComponentFiles",
     "ConfigMixin",
+    "Count",
+    "Features",
     "PretrainedMixin",
+    "SampleSize",
+    "TrainTimesteps",
+    "Vocabulary",
+    "check_divides",
     "read_json",
     "write_json_atomic",
 ]
@@ -36,6 +47,111 @@ logger = logging.getLogger(__name__)
 C = TypeVar("C", bound="ComponentConfig")
 M = TypeVar("M", bound="ConfigMixin")
 P = TypeVar("P", bound="PretrainedMixin")
+
+
+#: The largest sizes a config may ask for. Each is far above every published checkpoint (Stable
+#: Diffusion: 1280 channels, 1000 timesteps, 30522 tokens) and low enough that a model or a schedule
+#: built from a hostile or mistyped file fails with a ConfigError instead of exhausting memory.
+LIMITS: dict[str, int] = {
+    "channels": 8192,
+    "features": 65536,
+    "vocabulary": 262144,
+    "count": 256,
+    "sample_size": 4096,
+    "timesteps": 100_000,
+}
+
+#: Channels of a convolution or attention layer (in/out/latent/block channels).
+Channels = Annotated[int, Field(ge=1, le=LIMITS["channels"])]
+#: Widths of linear layers, embeddings and positions (feed-forward widths, ``d_model``).
+Features = Annotated[int, Field(ge=1, le=LIMITS["features"])]
+#: Entries of a vocabulary or codebook.
+Vocabulary = Annotated[int, Field(ge=1, le=LIMITS["vocabulary"])]
+#: A number of layers, blocks, heads or groups.
+Count = Annotated[int, Field(ge=1, le=LIMITS["count"])]
+#: Height or width of a sample, in pixels or latent pixels.
+SampleSize = Annotated[int, Field(ge=1, le=LIMITS["sample_size"])]
+#: T, the length of a training schedule.
+TrainTimesteps = Annotated[int, Field(ge=1, le=LIMITS["timesteps"])]
+#: The activation names of :func:`diffusers_hub.nn.get_activation`.
+Activation = Literal["silu", "swish", "mish", "gelu", "relu"]
+
+
+def check_divides(groups: int, field: str, channels: Mapping[str, int | tuple[int, ...]]) -> None:
+    """Raise ``ValueError`` unless ``groups`` divides every channel count in ``channels``.
+
+    Args:
+        groups: the divisor (GroupNorm groups, attention heads).
+        field: its config field, named in the message.
+        channels: config field name -> one channel count or a tuple of them.
+    """
+    for name, value in channels.items():
+        counts = (value,) if isinstance(value, int) else value
+        bad = [c for c in counts if c % groups]
+        if bad:
+            raise ValueError(
+                f"{field}={groups} must divide every entry of {name} {tuple(counts)} "
+                f"(it does not divide {bad[0]}); pick a common divisor such as "
+                f"{_common_divisor(counts)}"
+            )
+
+
+def _common_divisor(counts: tuple[int, ...]) -> int:
+    import math
+
+    return math.gcd(*counts) if counts else 1
+
+
+def _flatten(annotation: Any) -> list[Any]:
+    """The alternatives of a (possibly Annotated, Optional or union) annotation, or of a list
+    of annotations."""
+    if isinstance(annotation, list):
+        return [a for item in annotation for a in _flatten(item)]
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _flatten(typing.get_args(annotation)[0])
+    if origin is Union or origin is types.UnionType:
+        return [a for arg in typing.get_args(annotation) for a in _flatten(arg)]
+    return [annotation]
+
+
+def _admits(annotation: Any, kind: type) -> bool:
+    """Whether ``annotation`` itself allows values of ``kind`` (str or bool) without conversion."""
+    for option in _flatten(annotation):
+        if option is Any or option is kind:
+            return True
+        if typing.get_origin(option) is Literal and any(
+            type(v) is kind for v in typing.get_args(option)
+        ):
+            return True
+    return False
+
+
+def _coercion(annotation: Any, value: Any) -> str | None:
+    """Why ``value`` would fit ``annotation`` only by a conversion pydantic's lax mode makes
+    (``"1"`` or ``true`` read as the number 1, ``"no"`` as False), or None if it needs none."""
+    if isinstance(value, bool) and not _admits(annotation, bool):
+        return f"{value!r} is a boolean, not a number"
+    if isinstance(value, str) and not _admits(annotation, str):
+        return f"{value!r} is a string; write the value without quotes"
+    if (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and _admits(annotation, bool)
+        and not (_admits(annotation, int) or _admits(annotation, float))
+    ):
+        return f"{value!r} is a number; write true or false"
+    if isinstance(value, list | tuple):
+        items: list[Any] = []
+        for option in _flatten(annotation):
+            if typing.get_origin(option) in (tuple, list):
+                items += [a for a in typing.get_args(option) if a is not Ellipsis]
+        if items:
+            for item in value:
+                reason = _coercion(items, item)
+                if reason is not None:
+                    return reason
+    return None
 
 
 def read_json(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -99,7 +215,12 @@ class ComponentConfig(BaseModel):
         10
     """
 
-    model_config = ConfigDict(extra="ignore", validate_assignment=True, protected_namespaces=())
+    model_config = ConfigDict(
+        extra="ignore",
+        validate_assignment=True,
+        protected_namespaces=(),
+        allow_inf_nan=False,
+    )
 
     legacy_keys: ClassVar[dict[str, str]] = {}
     #: Keys that old files carry and that are dropped without a warning (obsolete settings).
@@ -150,6 +271,17 @@ class ComponentConfig(BaseModel):
         except pydantic.ValidationError as exc:
             raise ConfigError(_describe_validation_error(cls, exc, values, source)) from None
 
+    @pydantic.field_validator("*", mode="before")
+    @classmethod
+    def _no_type_conversion(cls, value: Any, info: ValidationInfo) -> Any:
+        """Refuse strings and booleans where the field holds numbers (``"1"``, ``true``)."""
+        field = cls.model_fields.get(info.field_name or "")
+        if field is not None:
+            reason = _coercion(field.annotation, value)
+            if reason is not None:
+                raise ValueError(f"expected {_type_name(field.annotation)}: {reason}")
+        return value
+
     def to_dict(self) -> dict[str, Any]:
         """The fields as a JSON-ready dict (tuples become lists)."""
         return {k: _jsonable(v) for k, v in self.model_dump(mode="python").items()}
@@ -157,6 +289,30 @@ class ComponentConfig(BaseModel):
     def replace(self: C, **changes: Any) -> C:
         """A validated copy with ``changes`` applied."""
         return type(self).from_dict({**self.to_dict(), **changes}, warn_unknown=False)
+
+
+def _type_name(annotation: Any) -> str:
+    """``annotation`` in words for messages: ``int``, ``list of int``, ``int or null``."""
+    names = []
+    for option in _flatten(annotation):
+        origin = typing.get_origin(option)
+        if option is type(None):
+            names.append("null")
+        elif origin is Literal:
+            names.append(" or ".join(repr(v) for v in typing.get_args(option)))
+        elif origin in (tuple, list):
+            args = [a for a in typing.get_args(option) if a is not Ellipsis]
+            inner = " or ".join(dict.fromkeys(_type_name(a) for a in args)) or "values"
+            names.append(f"a list of {inner}")
+        else:
+            names.append(getattr(option, "__name__", str(option)))
+    return " or ".join(dict.fromkeys(names))
+
+
+_LIMIT_HINT = (
+    " (a safety bound: no published checkpoint comes near it, and larger values would allocate "
+    "more memory than a machine has)"
+)
 
 
 def _describe_validation_error(
@@ -167,16 +323,41 @@ def _describe_validation_error(
 ) -> str:
     where = source or f"{cls.__name__} config"
     lines = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "<config>"
+    for err in _one_error_per_field(exc.errors(), values):
         field = str(err["loc"][0]) if err["loc"] else ""
+        # the field, then list indices; pydantic's union-branch tags ("constrained-int") go
+        loc = ".".join([field, *(str(p) for p in err["loc"][1:] if isinstance(p, int))])
         value = values.get(field, err.get("input"))
         allowed = ""
         ctx = err.get("ctx") or {}
         if "expected" in ctx:
             allowed = f"; allowed: {ctx['expected']}"
-        lines.append(f"{where}: field '{loc}' = {value!r} is invalid: {err['msg']}{allowed}")
+        elif err["type"] in ("less_than_equal", "less_than") and ctx.get("le") in LIMITS.values():
+            allowed = _LIMIT_HINT
+        message = err["msg"].removeprefix("Value error, ")
+        if not err["loc"]:  # a check across fields: its message names them
+            lines.append(f"{where}: {message}")
+            continue
+        lines.append(f"{where}: field '{loc}' = {value!r} is invalid: {message}{allowed}")
     return "\n".join(lines)
+
+
+def _one_error_per_field(errors: list[Any], values: Mapping[str, Any]) -> list[Any]:
+    """For a field with a union type, the error of the branch that matches the value's shape
+    (the list branch for a list, the scalar branch otherwise) instead of one per branch."""
+    chosen: dict[tuple[str, ...], Any] = {}
+    for err in errors:
+        loc = err["loc"]
+        key = (str(loc[0]),) if loc else ()
+        branch = str(loc[1]) if len(loc) > 1 and isinstance(loc[1], str) else ""
+        if not branch:
+            chosen[(*key, str(len(chosen)))] = err
+            continue
+        is_list = isinstance(values.get(str(loc[0])), list | tuple)
+        fits = branch.startswith(("tuple", "list")) == is_list
+        if key not in chosen or (fits and not chosen[key][1]):
+            chosen[key] = (err, fits)
+    return [v[0] if isinstance(v, tuple) else v for v in chosen.values()]
 
 
 class ConfigMixin:

@@ -10,6 +10,7 @@ __all__ = [
     "DiffusersHubError",
     "PluginLoadError",
     "RegistryError",
+    "SaveError",
     "WeightsError",
 ]
 
@@ -24,6 +25,10 @@ class ConfigError(DiffusersHubError, ValueError):
 
 class WeightsError(DiffusersHubError, ValueError):
     """A weight file is missing, corrupt, truncated, or does not fit the model."""
+
+
+class SaveError(DiffusersHubError, OSError):
+    """A checkpoint cannot be written where it was asked to go (read-only or missing folder)."""
 
 
 class RegistryError(DiffusersHubError, LookupError):

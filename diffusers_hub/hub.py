@@ -15,6 +15,7 @@ from diffusers_hub.errors import DiffusersHubError
 
 __all__ = [
     "HubError",
+    "confine",
     "is_local",
     "is_offline",
     "resolve_component",
@@ -25,6 +26,43 @@ __all__ = [
 
 class HubError(DiffusersHubError, FileNotFoundError):
     """A folder or repo could not be found or fetched."""
+
+
+def _allowed_area(folder: Path) -> list[Path]:
+    """Where files of ``folder`` may resolve: inside it, and for a folder inside a
+    huggingface_hub cache snapshot (``<repo>/snapshots/<revision>/...``), the repo's own cache
+    folder, whose ``blobs/`` the snapshot's symlinks point at."""
+    real = folder.resolve()
+    areas = [real]
+    for parent in [folder.absolute(), *folder.absolute().parents]:
+        if parent.parent.name == "snapshots" and (parent.parent.parent / "blobs").is_dir():
+            areas.append(parent.parent.parent.resolve())
+            break
+    return areas
+
+
+def confine(path: Path, folder: Path) -> Path:
+    """Return ``path`` if it resolves inside ``folder`` (see below); refuse it otherwise.
+
+    A checkpoint's component folders, configs and weight files must stay inside the checkpoint:
+    a symbolic link (or a ``../`` or absolute path in a file) that leads elsewhere, such as to
+    ``/etc/passwd``, is refused. The links of a huggingface_hub cache snapshot into the repo's
+    ``blobs/`` folder are allowed.
+
+    Raises:
+        HubError: ``path`` leads outside ``folder``; the message names the link.
+    """
+    target = path.resolve()
+    if any(target == area or area in target.parents for area in _allowed_area(folder)):
+        return path
+    link = next((p for p in [path, *path.parents] if p.is_symlink()), None)
+    what = (
+        f"{link} is a symbolic link to {link.resolve()}" if link else f"{path} resolves to {target}"
+    )
+    raise HubError(
+        f"{what}, outside the checkpoint folder {folder}; refusing to read it. Copy the files "
+        "into the checkpoint folder instead of linking them."
+    )
 
 
 def is_offline() -> bool:
@@ -65,6 +103,9 @@ def resolve_folder(
     """
     if is_local(path_or_repo):
         folder = Path(path_or_repo)
+        from diffusers_hub.weights import remove_stale_saves
+
+        remove_stale_saves(folder, wait=False)  # what killed saves left (restores a target)
         if not folder.is_dir():
             raise HubError(
                 f"{folder}: no such folder. Pass an existing local folder or a Hub repo id "
@@ -132,7 +173,8 @@ def resolve_component(
     )
     for prefix in prefixes:
         if (root / prefix / marker).is_file():
-            return root / prefix
+            confine(root / prefix / marker, root)
+            return confine(root / prefix, root)
     tried = ", ".join(str(root / p / marker) for p in prefixes)
     raise HubError(f"{path_or_repo}: no {marker} found (looked for {tried})")
 

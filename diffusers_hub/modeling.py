@@ -11,7 +11,7 @@ from torch import nn
 
 from diffusers_hub import hub, weights
 from diffusers_hub.config import ComponentConfig, ConfigMixin, read_json
-from diffusers_hub.errors import WeightsError
+from diffusers_hub.errors import ConfigError, WeightsError
 
 __all__ = ["ModelMixin"]
 
@@ -115,7 +115,9 @@ class ModelMixin(nn.Module, ConfigMixin):
             path_or_repo, subfolder, variant, use_safetensors, hub_options
         )
         config_path = folder / cls.config_name
-        config = cls._build_config(read_json(config_path), {}, source=str(config_path))
+        raw = read_json(config_path)
+        cls._check_class_name(raw.get("_class_name"), config_path)
+        config = cls._build_config(raw, {}, source=str(config_path))
         state = weights.load_state_dict(files)
         state = cls.remap_state_dict(state, config)
         dtype = torch_dtype or torch.float32
@@ -130,6 +132,24 @@ class ModelMixin(nn.Module, ConfigMixin):
         if device is not None:
             model.to(device)
         return model
+
+    @classmethod
+    def _check_class_name(cls, saved: Any, path: Path) -> None:
+        """Refuse a config saved for another model class (a VQModel file read by AutoencoderKL).
+
+        The names of ``cls`` and its base classes are accepted; a file without ``_class_name``
+        (transformers-style configs) is too.
+        """
+        if saved is None:
+            return
+        accepted = {c.__name__ for c in cls.__mro__}
+        if not isinstance(saved, str) or saved not in accepted:
+            raise ConfigError(
+                f"{path}: '_class_name' is {saved!r}, but {cls.__name__} is loading it; the "
+                f"folder holds another model. Load it with {saved} (DiffusionPipeline."
+                "from_pretrained picks the class itself), or fix '_class_name' if the file is "
+                "wrong."
+            )
 
     @classmethod
     def _component_folder(
@@ -173,6 +193,18 @@ class ModelMixin(nn.Module, ConfigMixin):
         ]
         if missing or unexpected or mismatched:
             raise WeightsError(weights.describe_mismatch(source, missing, unexpected, mismatched))
+        wrong_kind = [
+            f"{k} (file {state[k].dtype}, model {v.dtype})"
+            for k, v in expected.items()
+            if v.is_floating_point() != state[k].is_floating_point()
+            or state[k].is_complex() != v.is_complex()
+        ]
+        if wrong_kind:
+            raise WeightsError(
+                f"{source}: tensors of the wrong kind of dtype: {', '.join(wrong_kind[:5])}; "
+                "the file does not hold this model's weights (or was written with the wrong "
+                "dtype). Re-save it from the model."
+            )
         self.load_state_dict(state, strict=True, assign=True)
         leftover = [n for n, t in [*self.named_parameters(), *self.named_buffers()] if t.is_meta]
         if leftover:

@@ -20,6 +20,7 @@ import torch
 
 from diffusers_hub import hub, registry, weights
 from diffusers_hub._version import DIFFUSERS_FORMAT_VERSION, __version__
+from diffusers_hub.checks import check_device, check_float, check_generator, check_int
 from diffusers_hub.config import read_json, write_json_atomic
 from diffusers_hub.errors import ConfigError, DiffusersHubError
 
@@ -136,6 +137,9 @@ class DiffusionPipeline:
     #: The networks evaluated at every denoising step: what :meth:`compile` wraps.
     denoisers: ClassVar[tuple[str, ...]] = ("unet",)
 
+    #: The ``output_type`` values ``__call__`` accepts.
+    output_types: ClassVar[tuple[str, ...]] = ("pil", "np", "pt")
+
     def __init__(self, **components: Any) -> None:
         self._components: dict[str, Any] = {}
         self._progress_bar_config: dict[str, Any] = {}
@@ -182,8 +186,9 @@ class DiffusionPipeline:
         dtype: torch.dtype | None = None,
     ) -> P:
         """Move every model component to ``device`` and/or cast it to ``dtype``; returns self."""
+        checked = check_device(device) if device is not None else None
         for module in self._modules():
-            module.to(device=device, dtype=dtype)
+            module.to(device=checked, dtype=dtype)
         return self
 
     def compile(
@@ -220,6 +225,66 @@ class DiffusionPipeline:
                 )
             module.compile(mode=mode, fullgraph=fullgraph, dynamic=dynamic)
         return self
+
+    # -- call arguments ---------------------------------------------------------------------------
+
+    def check_inputs(
+        self,
+        *,
+        batch_size: int | None = None,
+        prompt: object = ...,
+        num_images_per_prompt: int | None = None,
+        num_inference_steps: int | None = None,
+        output_type: str | None = None,
+        generator: object = None,
+        callback_steps: int | None = None,
+        guidance_scale: float | None = None,
+        eta: float | None = None,
+    ) -> int:
+        """Check the call arguments every pipeline shares; returns the number of samples.
+
+        Each pipeline's ``__call__`` passes the arguments it has, so a bad value fails before any
+        work with a message naming the argument. The number of samples is ``batch_size``, or
+        ``len(prompts) * num_images_per_prompt`` for a text pipeline.
+
+        Raises:
+            TypeError: an argument of the wrong type (``prompt=None``, ``generator="cuda:7"``).
+            ValueError: a value out of range (``batch_size=0``, ``num_inference_steps`` beyond
+                the training schedule, an unknown ``output_type``, NaN guidance).
+        """
+        samples = 1
+        if batch_size is not None:
+            samples = check_int("batch_size", batch_size)
+        if prompt is not ...:
+            prompts = [prompt] if isinstance(prompt, str) else prompt
+            if (
+                not isinstance(prompts, list | tuple)
+                or not prompts
+                or not all(isinstance(p, str) for p in prompts)
+            ):
+                raise TypeError(
+                    f"prompt must be a string or a non-empty list of strings, got {prompt!r}"
+                )
+            samples = len(prompts)
+        if num_images_per_prompt is not None:
+            samples *= check_int("num_images_per_prompt", num_images_per_prompt)
+        if num_inference_steps is not None:
+            scheduler_config = getattr(getattr(self, "scheduler", None), "config", None)
+            steps = getattr(scheduler_config, "num_train_timesteps", None)
+            check_int("num_inference_steps", num_inference_steps, maximum=steps)
+        if output_type is not None and output_type not in self.output_types:
+            raise ValueError(
+                f"output_type={output_type!r} is not one of "
+                f"{', '.join(repr(t) for t in self.output_types)}"
+            )
+        if callback_steps is not None:
+            check_int("callback_steps", callback_steps)
+        if guidance_scale is not None:
+            check_float("guidance_scale", guidance_scale)
+        if eta is not None:
+            check_float("eta", eta, minimum=0.0)
+        check_generator(generator, samples, self.device)
+        return samples
 
     # -- progress and callbacks -------------------------------------------------------------------
 

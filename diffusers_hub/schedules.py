@@ -33,6 +33,8 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from diffusers_hub.checks import check_int
+
 __all__ = [
     "BetaSchedule",
     "PredictionType",
@@ -260,7 +262,8 @@ def spaced_timesteps(
     References:
         Table 2, arXiv:2305.08891.
     """
-    total, n = int(num_train_timesteps), int(num_inference_steps)
+    total = int(num_train_timesteps)
+    n = check_int("num_inference_steps", num_inference_steps, minimum=-(2**63))
     if n < 1 or n > total:
         raise ValueError(
             f"num_inference_steps must be between 1 and num_train_timesteps={total}, got {n}"

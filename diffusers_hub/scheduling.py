@@ -22,7 +22,7 @@ import logging
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, TypeVar, overload
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -31,11 +31,19 @@ import torch
 from pydantic import Field
 
 from diffusers_hub import schedules
-from diffusers_hub.config import ComponentConfig, ConfigMixin, PretrainedMixin
+from diffusers_hub.config import (
+    LIMITS,
+    ComponentConfig,
+    ConfigMixin,
+    PretrainedMixin,
+    TrainTimesteps,
+)
+from diffusers_hub.errors import ConfigError
 from diffusers_hub.noise import GeneratorLike
 
 __all__ = [
     "ArrayLike",
+    "Beta",
     "GeneratorLike",
     "SchedulerConfig",
     "SchedulerMixin",
@@ -51,6 +59,10 @@ S = TypeVar("S", bound="SchedulerMixin")
 
 #: A sample: a torch tensor or a numpy array (returned as the same type).
 ArrayLike = torch.Tensor | npt.NDArray[Any]
+
+
+#: A beta, the variance of one forward step: in (0, 1) (beta = 1 erases the signal).
+Beta = Annotated[float, Field(gt=0.0, lt=1.0)]
 
 
 class SchedulerConfig(ComponentConfig):
@@ -79,11 +91,11 @@ class SchedulerConfig(ComponentConfig):
     }
     obsolete_keys: ClassVar[frozenset[str]] = frozenset({"tensor_format", "timestep_values"})
 
-    num_train_timesteps: int = Field(default=1000, ge=1)
-    beta_start: float = Field(default=0.0001, gt=0.0, le=1.0)
-    beta_end: float = Field(default=0.02, gt=0.0, le=1.0)
+    num_train_timesteps: TrainTimesteps = 1000
+    beta_start: Beta = 0.0001
+    beta_end: Beta = 0.02
     beta_schedule: Literal["linear", "scaled_linear", "squaredcos_cap_v2", "sigmoid"] = "linear"
-    trained_betas: list[float] | None = None
+    trained_betas: list[float] | None = Field(default=None, max_length=LIMITS["timesteps"])
     prediction_type: Literal["epsilon", "sample", "v_prediction"] = "epsilon"
     timestep_spacing: Literal["leading", "trailing", "linspace"] = "leading"
     steps_offset: int = Field(default=0, ge=0)
@@ -102,6 +114,30 @@ class SchedulerConfig(ComponentConfig):
         if isinstance(value, np.ndarray | tuple):
             return np.asarray(value, dtype=np.float64).reshape(-1).tolist()
         return value
+
+    @pydantic.model_validator(mode="after")
+    def _check_schedule(self) -> SchedulerConfig:
+        if self.steps_offset >= self.num_train_timesteps:
+            raise ValueError(
+                f"steps_offset={self.steps_offset} must be smaller than num_train_timesteps="
+                f"{self.num_train_timesteps} (latent diffusion uses 1)"
+            )
+        betas = self.trained_betas
+        if betas is not None:
+            if len(betas) != self.num_train_timesteps:
+                raise ValueError(
+                    f"trained_betas holds {len(betas)} values but num_train_timesteps is "
+                    f"{self.num_train_timesteps}; they must agree"
+                )
+            bad = [b for b in betas if not 0.0 < b <= 1.0]
+            if bad:
+                raise ValueError(f"trained_betas must lie in (0, 1]; got {bad[:3]}")
+        elif self.beta_end < self.beta_start and self.beta_schedule != "squaredcos_cap_v2":
+            raise ValueError(
+                f"beta_end={self.beta_end} is smaller than beta_start={self.beta_start}: noise "
+                "must grow along the schedule; swap the two values"
+            )
+        return self
 
 
 @dataclass
@@ -231,6 +267,16 @@ class SchedulerMixin(ConfigMixin, PretrainedMixin):
         if c.rescale_betas_zero_snr:
             betas = schedules.rescale_zero_terminal_snr(betas)
         alpha_bar = schedules.alphas_cumprod(betas)
+        erased = np.flatnonzero(
+            alpha_bar[:-1] <= 0.0 if c.rescale_betas_zero_snr else alpha_bar <= 0.0
+        )
+        if erased.size:
+            raise ConfigError(
+                f"{type(self).__name__}: the {c.beta_schedule} schedule (beta_start={c.beta_start}, "
+                f"beta_end={c.beta_end}, num_train_timesteps={c.num_train_timesteps}) erases the "
+                f"signal: alpha_bar is 0 from timestep {int(erased[0])} on, where samplers divide "
+                "by zero. Lower beta_end or num_train_timesteps."
+            )
         self.betas = torch.from_numpy(betas)
         self.alphas = torch.from_numpy(schedules.alphas(betas))
         self.alphas_cumprod = torch.from_numpy(alpha_bar)
@@ -331,15 +377,35 @@ class SchedulerMixin(ConfigMixin, PretrainedMixin):
             ValueError: ``timestep`` is not in the schedule set by ``set_timesteps``.
         """
         if self.num_inference_steps is None:
+            self.check_timestep(timestep)
             return timestep - 1
+        index = self.check_timestep(timestep)
+        nxt = index + 1
+        return self._timestep_list[nxt] if nxt < len(self._timestep_list) else -1
+
+    def check_timestep(self, timestep: int) -> int:
+        """The position of ``timestep`` in the current schedule.
+
+        Raises:
+            ValueError: ``timestep`` is outside the training range [0, T), or, after
+                ``set_timesteps``, not one of the scheduled timesteps.
+        """
+        total = self.config.num_train_timesteps
+        if not 0 <= timestep < total:
+            raise ValueError(
+                f"timestep {timestep} is outside the training schedule [0, {total - 1}]; pass one "
+                "of scheduler.timesteps"
+            )
+        if self.num_inference_steps is None:
+            return total - 1 - timestep if self.timesteps_descending else timestep
         index = self._position.get(timestep)
         if index is None:
             raise ValueError(
                 f"timestep {timestep} is not in the schedule set by set_timesteps "
-                f"({self._timestep_list[:3]} ... {self._timestep_list[-3:]})"
+                f"({self._timestep_list[:3]} ... {self._timestep_list[-3:]}); pass one of "
+                "scheduler.timesteps"
             )
-        nxt = index + 1
-        return self._timestep_list[nxt] if nxt < len(self._timestep_list) else -1
+        return index
 
     def scale_model_input(
         self, sample: ArrayLike, timestep: int | torch.Tensor | None = None

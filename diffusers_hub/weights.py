@@ -12,10 +12,13 @@ disk (:func:`atomic_directory`), so a crash mid-save leaves an earlier checkpoin
 from __future__ import annotations
 
 import contextlib
+import errno
 import fnmatch
+import glob
 import os
 import re
 import shutil
+import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from diffusers_hub.config import read_json, write_json_atomic
-from diffusers_hub.errors import ConfigError, WeightsError
+from diffusers_hub.errors import ConfigError, SaveError, WeightsError
 
 if TYPE_CHECKING:
     import torch
@@ -31,9 +34,11 @@ if TYPE_CHECKING:
 __all__ = [
     "WeightFiles",
     "atomic_directory",
+    "check_finite",
     "find_weights",
     "load_state_dict",
     "parse_size",
+    "remove_stale_saves",
     "save_state_dict",
     "weight_patterns",
 ]
@@ -112,12 +117,13 @@ def find_weights(
             single, indexes = _variant_names(name, ext, variant)
             looked.append(single)
             if (folder / single).is_file():
-                return WeightFiles(ext, (folder / single,))
+                return WeightFiles(ext, (_confined(folder / single, folder),))
             for index_name in indexes:
                 looked.append(index_name)
                 index = folder / index_name
                 if index.is_file():
-                    return WeightFiles(ext, _shards_from_index(index), index)
+                    shards = tuple(_confined(p, folder) for p in _shards_from_index(index))
+                    return WeightFiles(ext, shards, _confined(index, folder))
     hint = ""
     if variant:
         plain = find_weights_or_none(folder, names, use_safetensors=use_safetensors)
@@ -127,6 +133,15 @@ def find_weights(
         f"{folder}: no weight file found (looked for {', '.join(looked)}).{hint} "
         "Check the folder, or save the model there with save_pretrained()."
     )
+
+
+def _confined(path: Path, folder: Path) -> Path:
+    from diffusers_hub import hub
+
+    try:
+        return hub.confine(path, folder)
+    except hub.HubError as exc:
+        raise WeightsError(str(exc)) from None
 
 
 def is_weight_file(entry: str, name: str, variant: str | None) -> bool:
@@ -161,7 +176,13 @@ def _shards_from_index(index: Path) -> tuple[Path, ...]:
         raise WeightsError(f"{index}: the shard index has no 'weight_map' object; re-save it.")
     shards = []
     for shard in dict.fromkeys(weight_map.values()):
-        path = index.parent / str(shard)
+        if not isinstance(shard, str) or Path(shard).name != shard:
+            raise WeightsError(
+                f"{index}: shard name {shard!r} is not a file name in the index's folder; "
+                "shard entries must be plain file names such as "
+                "'diffusion_pytorch_model-00001-of-00002.safetensors'"
+            )
+        path = index.parent / shard
         if not path.is_file():
             raise WeightsError(
                 f"{index}: shard {shard} is listed in the index but missing from {index.parent}; "
@@ -220,6 +241,7 @@ def load_state_dict(files: WeightFiles) -> dict[str, torch.Tensor]:
     state: dict[str, torch.Tensor] = {}
     for path in files.files:
         part = _read_file(path, files.format)
+        check_finite(part, path)
         duplicated = state.keys() & part.keys()
         if duplicated:
             raise WeightsError(
@@ -227,6 +249,30 @@ def load_state_dict(files: WeightFiles) -> dict[str, torch.Tensor]:
             )
         state.update(part)
     return state
+
+
+def check_finite(state: Mapping[str, torch.Tensor], source: str | os.PathLike[str]) -> None:
+    """Refuse floating-point tensors that hold NaN or infinite values.
+
+    A model with such a weight produces NaN images; the file is corrupt or the training that
+    wrote it diverged.
+
+    Raises:
+        WeightsError: naming the file, the first bad tensor and how many values are bad.
+    """
+    import torch
+
+    for key, tensor in state.items():
+        if not (tensor.is_floating_point() or tensor.is_complex()) or tensor.numel() == 0:
+            continue
+        finite = torch.isfinite(tensor)
+        if not bool(finite.all()):
+            bad = int(finite.numel() - int(finite.sum()))
+            raise WeightsError(
+                f"{source}: tensor '{key}' holds {bad} NaN or infinite value"
+                f"{'s' if bad != 1 else ''} of {tensor.numel()}; the checkpoint is corrupt or its "
+                "training diverged. Re-download it or save it again from a healthy model."
+            )
 
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B)?\s*$", re.IGNORECASE)
@@ -338,25 +384,114 @@ def atomic_directory(
     write are carried over (hard-linked where possible), so saving a model into a folder keeps
     unrelated files such as a README. On an exception the temporary folder is removed and
     ``target`` is untouched.
+
+    Saves into one parent folder take turns: each holds an exclusive lock on the parent folder
+    (``flock``; none on Windows) from start to swap, so two processes saving the same checkpoint
+    end with the whole checkpoint of the last one (last writer wins). The swap exchanges the two
+    folders in one step where the system can (Linux ``renameat2``), so readers never see the
+    target missing. Holding the lock, a save first removes what killed saves left behind
+    (``.<name>.saving-*`` and ``.<name>.old-*``; an ``.old-*`` folder is moved back when the
+    target is missing).
+
+    Raises:
+        FileExistsError: ``target`` exists and is not a folder.
+        SaveError: the parent folder cannot be created or written (read-only, not a folder).
     """
     target = Path(target)
-    if target.exists() and not target.is_dir():
-        raise FileExistsError(f"{target}: exists and is not a folder; choose another save path")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    token = uuid.uuid4().hex[:8]
-    tmp = target.parent / f".{target.name}.saving-{token}"
-    tmp.mkdir()
+    parent = target.parent
     try:
-        yield tmp
-        if target.is_dir():
-            for entry in target.iterdir():
-                if (tmp / entry.name).exists() or not keep(entry.name):
-                    continue
-                _link_or_copy(entry, tmp / entry.name)
-        _swap_into_place(tmp, target, token)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SaveError(
+            f"{target}: cannot create the parent folder {parent} ({exc.strerror or exc}); "
+            "choose a location you can write to"
+        ) from None
+    with _save_lock(parent):
+        remove_stale_saves(target)
+        if target.exists() and not target.is_dir():
+            raise FileExistsError(f"{target}: exists and is not a folder; choose another save path")
+        token = uuid.uuid4().hex[:8]
+        tmp = parent / f".{target.name}.saving-{token}"
+        try:
+            tmp.mkdir()
+        except OSError as exc:
+            raise SaveError(
+                f"{target}: cannot write into {parent} ({exc.strerror or exc}); nothing was "
+                "changed. Make the folder writable or save somewhere else."
+            ) from None
+        try:
+            yield tmp
+            if target.is_dir():
+                for entry in target.iterdir():
+                    if (tmp / entry.name).exists() or not keep(entry.name):
+                        continue
+                    _link_or_copy(entry, tmp / entry.name)
+            _swap_into_place(tmp, target, token)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+
+@contextlib.contextmanager
+def _save_lock(folder: Path, *, blocking: bool = True) -> Iterator[bool]:
+    """Hold an exclusive ``flock`` on ``folder``; yields False when ``blocking`` is False and
+    another process holds it (and True where locks are unavailable: Windows, some network
+    file systems)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: saves do not take turns
+        yield True
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        yield True
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        except OSError:  # no flock on this file system
+            yield True
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def remove_stale_saves(target: str | os.PathLike[str], *, wait: bool = True) -> None:
+    """Remove the temporary folders that killed saves of ``target`` left beside it.
+
+    The caller holds the save lock of the parent folder, or passes ``wait=False`` to take it
+    only if it is free (loading does that; without the lock nothing is touched). A backup
+    (``.<name>.old-*``) is moved back when ``target`` is missing; errors (a read-only folder)
+    are ignored.
+    """
+    target = Path(target)
+    parent = target.parent
+    if not wait:
+        with _save_lock(parent, blocking=False) as free:
+            if free:
+                remove_stale_saves(target)
+        return
+    try:
+        leftovers = sorted(parent.glob(f".{glob.escape(target.name)}.*-*"))
+    except OSError:
+        return
+    for path in leftovers:
+        kind = path.name[len(target.name) + 2 :].split("-", 1)[0]
+        if kind not in ("saving", "old") or not path.is_dir():
+            continue
+        with contextlib.suppress(OSError):
+            if kind == "old" and not target.exists():
+                os.rename(path, target)  # killed between the two renames: restore the old one
+                continue
+            shutil.rmtree(path)
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -373,9 +508,41 @@ def _link_or_copy_file(src: str | Path, dst: str | Path) -> None:
         shutil.copy2(src, dst)
 
 
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``).
+
+    Returns False where the system or file system cannot.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_uint,
+    ]
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EPERM):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
 def _swap_into_place(tmp: Path, target: Path, token: str) -> None:
     if not target.exists():
         os.rename(tmp, target)
+        return
+    if _exchange(tmp, target):
+        shutil.rmtree(tmp, ignore_errors=True)  # now holds the previous checkpoint
         return
     backup = target.parent / f".{target.name}.old-{token}"
     os.rename(target, backup)

@@ -14,14 +14,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 from pydantic import Field, model_validator
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from diffusers_hub.config import ComponentConfig
+from diffusers_hub.config import Channels, ComponentConfig, Count, Features
 from diffusers_hub.modeling import ModelMixin
 from diffusers_hub.nn import TimestepEmbedding, timestep_embedding
 
@@ -48,17 +48,19 @@ class DiffWaveConfig(ComponentConfig):
             product is the hop length (audio samples per mel frame).
     """
 
-    in_channels: int = Field(default=1, ge=1)
-    out_channels: int = Field(default=1, ge=1)
-    res_channels: int = Field(default=128, ge=1)
-    skip_channels: int = Field(default=128, ge=1)
-    num_res_layers: int = Field(default=30, ge=1)
-    dilation_cycle: int = Field(default=10, ge=1)
-    diffusion_step_embed_dim_in: int = Field(default=128, ge=4)
-    diffusion_step_embed_dim_mid: int = Field(default=512, ge=1)
-    diffusion_step_embed_dim_out: int = Field(default=512, ge=1)
-    n_mels: int = Field(default=80, ge=1)
-    upsample_scales: list[int] = Field(default_factory=lambda: [16, 16], min_length=1)
+    in_channels: Channels = 1
+    out_channels: Channels = 1
+    res_channels: Channels = 128
+    skip_channels: Channels = 128
+    num_res_layers: Count = 30
+    dilation_cycle: int = Field(default=10, ge=1, le=20)
+    diffusion_step_embed_dim_in: Features = Field(default=128, ge=4)
+    diffusion_step_embed_dim_mid: Features = 512
+    diffusion_step_embed_dim_out: Features = 512
+    n_mels: Channels = 80
+    upsample_scales: list[Annotated[int, Field(ge=1, le=64)]] = Field(
+        default_factory=lambda: [16, 16], min_length=1, max_length=8
+    )
 
     @model_validator(mode="after")
     def _check_structure(self) -> DiffWaveConfig:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -48,6 +49,7 @@ class BDDMPipeline(DiffusionPipeline):
     scheduler: BDDMScheduler
     mel: MelSpectrogram | None
     denoisers = ("diffwave",)
+    output_types: ClassVar[tuple[str, ...]] = ("pt", "np")
 
     def __init__(
         self, diffwave: DiffWave, scheduler: BDDMScheduler, mel: MelSpectrogram | None = None
@@ -95,12 +97,17 @@ class BDDMPipeline(DiffusionPipeline):
             ValueError: a spectrogram of the wrong rank or band count, or an unknown
                 ``output_type``.
         """
-        if output_type not in ("pt", "np"):
-            raise ValueError(f"output_type must be 'pt' or 'np' for audio, got {output_type!r}")
         device, dtype = self.device, self.diffwave.dtype
         mel = torch.as_tensor(mel_spectrogram).to(device=device, dtype=dtype)
         if mel.ndim == 2:
             mel = mel[None]
+        self.check_inputs(
+            batch_size=mel.shape[0] if mel.ndim == 3 else None,
+            generator=generator,
+            num_inference_steps=num_inference_steps,
+            output_type=output_type,
+            callback_steps=callback_steps,
+        )
         n_mels = self.diffwave.config.n_mels
         if mel.ndim != 3 or mel.shape[1] != n_mels:
             raise ValueError(

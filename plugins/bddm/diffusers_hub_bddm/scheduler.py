@@ -35,9 +35,11 @@ import torch
 from pydantic import Field, field_validator
 
 from diffusers_hub import schedules
+from diffusers_hub.config import LIMITS, TrainTimesteps
 from diffusers_hub.noise import step_noise
 from diffusers_hub.scheduling import (
     ArrayLike,
+    Beta,
     GeneratorLike,
     SchedulerConfig,
     SchedulerMixin,
@@ -82,11 +84,21 @@ class BDDMSchedulerConfig(SchedulerConfig):
             :data:`LJSPEECH_12_STEPS`); ``set_timesteps()`` without arguments uses them.
     """
 
-    num_train_timesteps: int = 200
-    beta_start: float = 0.0001
-    beta_end: float = 0.02
+    num_train_timesteps: TrainTimesteps = 200
+    beta_start: Beta = 0.0001
+    beta_end: Beta = 0.02
     clip_sample: bool = False
-    noise_schedule: list[float] | None = Field(default=None)
+    noise_schedule: list[float] | None = Field(default=None, max_length=LIMITS["timesteps"])
+
+    @field_validator("rescale_betas_zero_snr")
+    @classmethod
+    def _no_zero_snr(cls, value: bool) -> bool:
+        if value:
+            raise ValueError(
+                "BDDM's noise scales need alpha_bar > 0 at every step; zero terminal SNR is not "
+                "supported (set it to false)"
+            )
+        return value
 
     @field_validator("noise_schedule")
     @classmethod

@@ -71,6 +71,14 @@ class DDIMPipeline(DiffusionPipeline):
             callback: called as ``callback(step_index, timestep, sample)``.
             callback_steps: how often the callback runs.
         """
+        self.check_inputs(
+            batch_size=batch_size,
+            generator=generator,
+            num_inference_steps=num_inference_steps,
+            output_type=output_type,
+            callback_steps=callback_steps,
+            eta=eta,
+        )
         device = self.device
         image = randn_tensor(
             sample_shape(self.unet, batch_size),

@@ -171,6 +171,7 @@ class DDIMScheduler(SchedulerMixin):
             )
         if self.custom_timesteps:
             return super().previous_timestep(timestep)
+        self.check_timestep(timestep)
         return timestep - self.config.num_train_timesteps // self.num_inference_steps
 
     def get_variance(self, timestep: int | torch.Tensor) -> torch.Tensor:

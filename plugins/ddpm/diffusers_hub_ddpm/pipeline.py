@@ -74,6 +74,13 @@ class DDPMPipeline(DiffusionPipeline):
                 ``callback_steps`` steps.
             callback_steps: how often the callback runs.
         """
+        self.check_inputs(
+            batch_size=batch_size,
+            generator=generator,
+            num_inference_steps=num_inference_steps,
+            output_type=output_type,
+            callback_steps=callback_steps,
+        )
         device = self.device
         image = randn_tensor(
             sample_shape(self.unet, batch_size),

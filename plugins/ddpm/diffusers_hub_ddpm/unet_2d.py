@@ -7,10 +7,19 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import torch
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from torch import Tensor, nn
 
-from diffusers_hub.config import ComponentConfig
+from diffusers_hub.config import (
+    Channels,
+    ComponentConfig,
+    Count,
+    Features,
+    SampleSize,
+    TrainTimesteps,
+    Vocabulary,
+    check_divides,
+)
 from diffusers_hub.modeling import ModelMixin
 from diffusers_hub.nn import (
     GaussianFourierProjection,
@@ -49,13 +58,13 @@ class UNet2DModelConfig(ComponentConfig):
         "num_res_blocks": "layers_per_block",
     }
 
-    sample_size: int | tuple[int, int] | None = None
-    in_channels: int = 3
-    out_channels: int = 3
+    sample_size: SampleSize | tuple[SampleSize, SampleSize] | None = None
+    in_channels: Channels = 3
+    out_channels: Channels = 3
     center_input_sample: bool = False
     time_embedding_type: Literal["positional", "fourier", "learned"] = "positional"
-    time_embedding_dim: int | None = None
-    freq_shift: int = 0
+    time_embedding_dim: Features | None = None
+    freq_shift: int = Field(default=0, ge=0, le=1)
     flip_sin_to_cos: bool = True
     down_block_types: tuple[str, ...] = (
         "DownBlock2D",
@@ -70,23 +79,23 @@ class UNet2DModelConfig(ComponentConfig):
         "AttnUpBlock2D",
         "UpBlock2D",
     )
-    block_out_channels: tuple[int, ...] = (224, 448, 672, 896)
-    layers_per_block: int = 2
+    block_out_channels: tuple[Channels, ...] = Field(default=(224, 448, 672, 896), min_length=1)
+    layers_per_block: Count = 2
     mid_block_scale_factor: float = 1.0
-    downsample_padding: int = 1
+    downsample_padding: int = Field(default=1, ge=0, le=1)
     downsample_type: Literal["conv", "resnet"] = "conv"
     upsample_type: Literal["conv", "resnet"] = "conv"
-    dropout: float = 0.0
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     act_fn: Literal["silu", "swish", "mish", "gelu", "relu"] = "silu"
-    attention_head_dim: int | None = 8
-    norm_num_groups: int = 32
-    attn_norm_num_groups: int | None = None
-    norm_eps: float = 1e-5
+    attention_head_dim: Channels | None = 8
+    norm_num_groups: Count = 32
+    attn_norm_num_groups: Count | None = None
+    norm_eps: float = Field(default=1e-5, gt=0.0)
     resnet_time_scale_shift: Literal["default", "scale_shift"] = "default"
     add_attention: bool = True
     class_embed_type: Literal["timestep", "identity"] | None = None
-    num_class_embeds: int | None = None
-    num_train_timesteps: int | None = None
+    num_class_embeds: Vocabulary | None = None
+    num_train_timesteps: TrainTimesteps | None = None
 
     @model_validator(mode="after")
     def _check_structure(self) -> UNet2DModelConfig:
@@ -102,6 +111,10 @@ class UNet2DModelConfig(ComponentConfig):
             block_class(name, "up", UP_BLOCK_TYPES)
         if self.time_embedding_type == "learned" and self.num_train_timesteps is None:
             raise ValueError("time_embedding_type 'learned' needs num_train_timesteps")
+        channels = {"block_out_channels": self.block_out_channels}
+        check_divides(self.norm_num_groups, "norm_num_groups", channels)
+        if self.attn_norm_num_groups is not None:
+            check_divides(self.attn_norm_num_groups, "attn_norm_num_groups", channels)
         return self
 
 

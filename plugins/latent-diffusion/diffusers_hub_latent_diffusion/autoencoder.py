@@ -26,10 +26,18 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import torch
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from torch import Tensor, nn
 
-from diffusers_hub.config import ComponentConfig
+from diffusers_hub.config import (
+    Activation,
+    Channels,
+    ComponentConfig,
+    Count,
+    SampleSize,
+    Vocabulary,
+    check_divides,
+)
 from diffusers_hub.modeling import ModelMixin
 from diffusers_hub.nn.attention import remap_legacy_attention_keys
 from diffusers_hub.nn.unet_blocks import DownEncoderBlock2D, UNetMidBlock2D, UpDecoderBlock2D
@@ -445,16 +453,16 @@ class _LatentAutoencoder(ModelMixin):
 class _AutoencoderConfig(ComponentConfig):
     """The fields both autoencoders' ``config.json`` share (see :class:`AutoencoderKLConfig`)."""
 
-    in_channels: int = 3
-    out_channels: int = 3
+    in_channels: Channels = 3
+    out_channels: Channels = 3
     down_block_types: tuple[Literal["DownEncoderBlock2D"], ...] = ("DownEncoderBlock2D",)
     up_block_types: tuple[Literal["UpDecoderBlock2D"], ...] = ("UpDecoderBlock2D",)
-    block_out_channels: tuple[int, ...] = (64,)
-    layers_per_block: int = 1
-    act_fn: str = "silu"
-    latent_channels: int = 4
-    norm_num_groups: int = 32
-    sample_size: int | tuple[int, int] = 32
+    block_out_channels: tuple[Channels, ...] = Field(default=(64,), min_length=1)
+    layers_per_block: Count = 1
+    act_fn: Activation = "silu"
+    latent_channels: Channels = 4
+    norm_num_groups: Count = 32
+    sample_size: SampleSize | tuple[SampleSize, SampleSize] = 32
     mid_block_add_attention: bool = True
 
     @model_validator(mode="after")
@@ -465,6 +473,9 @@ class _AutoencoderConfig(ComponentConfig):
                 "block_out_channels, down_block_types and up_block_types must have the same "
                 f"length, got {', '.join(str(len(v)) for v in levels)}"
             )
+        check_divides(
+            self.norm_num_groups, "norm_num_groups", {"block_out_channels": self.block_out_channels}
+        )
         return self
 
 
@@ -486,7 +497,7 @@ class AutoencoderKLConfig(_AutoencoderConfig):
         use_quant_conv, use_post_quant_conv: the 1x1 convolutions around the latent.
     """
 
-    scaling_factor: float = 0.18215
+    scaling_factor: float = Field(default=0.18215, gt=0.0)
     shift_factor: float | None = None
     latents_mean: tuple[float, ...] | None = None
     latents_std: tuple[float, ...] | None = None
@@ -579,10 +590,10 @@ class VQModelConfig(_AutoencoderConfig):
         Other fields: as in :class:`AutoencoderKLConfig`.
     """
 
-    latent_channels: int = 3
-    num_vq_embeddings: int = 256
-    vq_embed_dim: int | None = None
-    scaling_factor: float = 1.0
+    latent_channels: Channels = 3
+    num_vq_embeddings: Vocabulary = 256
+    vq_embed_dim: Channels | None = None
+    scaling_factor: float = Field(default=1.0, gt=0.0)
     norm_type: Literal["group"] = "group"
     lookup_from_codebook: Literal[False] = False
     force_upcast: bool = False

@@ -16,10 +16,10 @@ from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from torch import Tensor, nn
 
-from diffusers_hub.config import ComponentConfig
+from diffusers_hub.config import Channels, ComponentConfig, Count, Features, Vocabulary
 from diffusers_hub.modeling import ModelMixin
 
 __all__ = ["LDMBertConfig", "LDMBertModel", "LDMBertOutput"]
@@ -69,21 +69,21 @@ class LDMBertConfig(ComponentConfig):
         }
     )
 
-    vocab_size: int = 30522
-    max_position_embeddings: int = 77
-    encoder_layers: int = 32
-    encoder_ffn_dim: int = 5120
-    encoder_attention_heads: int = 8
-    head_dim: int = 64
-    d_model: int = 1280
+    vocab_size: Vocabulary = 30522
+    max_position_embeddings: Features = 77
+    encoder_layers: Count = 32
+    encoder_ffn_dim: Features = 5120
+    encoder_attention_heads: Count = 8
+    head_dim: Channels = 64
+    d_model: Features = 1280
     activation_function: Literal[
         "gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "silu", "swish"
     ] = "gelu"
-    dropout: float = 0.1
-    attention_dropout: float = 0.0
-    activation_dropout: float = 0.0
-    init_std: float = 0.02
-    pad_token_id: int | None = 0
+    dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
+    attention_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    activation_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    init_std: float = Field(default=0.02, gt=0.0)
+    pad_token_id: int | None = Field(default=0, ge=0)
     scale_embedding: bool = False
     model_type: Literal["ldmbert"] = "ldmbert"
 

@@ -8,6 +8,7 @@ scheduler (DDIM by default); the autoencoder decodes the final latent to pixels.
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,6 +29,8 @@ from diffusers_hub_latent_diffusion.tokenizer import BertTokenizer
 from diffusers_hub_latent_diffusion.unet_2d_condition import UNet2DConditionModel
 
 __all__ = ["LDMTextToImagePipeline", "guided_noise", "step_options"]
+
+logger = logging.getLogger(__name__)
 
 #: LDMBert's context length (the tokenizer pads and truncates to it).
 MAX_TOKENS = 77
@@ -96,7 +99,23 @@ class LDMTextToImagePipeline(DiffusionPipeline):
         return int(2 ** (len(self.vqvae.config.block_out_channels) - 1))
 
     def encode_prompt(self, prompts: Sequence[str]) -> Tensor:
-        """LDMBert features of the prompts: (len(prompts), 77, d_model)."""
+        """LDMBert features of the prompts: (len(prompts), 77, d_model).
+
+        Prompts longer than 77 tokens are cut to their first 75 tokens (plus ``[CLS]`` and
+        ``[SEP]``), with a warning naming them.
+        """
+        lengths = self.tokenizer(
+            list(prompts), padding="do_not_pad", truncation=False, return_tensors=None
+        ).input_ids
+        for text, ids in zip(prompts, lengths, strict=True):
+            if len(ids) > MAX_TOKENS:
+                logger.warning(
+                    "prompt %r is %d tokens long; LDMBert reads only the first %d, the rest is "
+                    "ignored. Shorten the prompt.",
+                    text if len(text) <= 60 else text[:57] + "...",
+                    len(ids),
+                    MAX_TOKENS,
+                )
         tokens = self.tokenizer(
             list(prompts),
             padding="max_length",
@@ -152,15 +171,17 @@ class LDMTextToImagePipeline(DiffusionPipeline):
             :class:`ImagePipelineOutput` with the images, prompts in order, each repeated
             ``num_images_per_prompt`` times consecutively.
         """
+        self.check_inputs(
+            prompt=prompt,
+            num_images_per_prompt=num_images_per_prompt,
+            generator=generator,
+            num_inference_steps=num_inference_steps,
+            output_type=output_type,
+            callback_steps=callback_steps,
+            guidance_scale=guidance_scale,
+            eta=eta,
+        )
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-        if not prompts or not all(isinstance(p, str) for p in prompts):
-            raise ValueError(
-                f"prompt must be a string or a non-empty list of strings, got {prompt!r}"
-            )
-        if num_images_per_prompt < 1:
-            raise ValueError(f"num_images_per_prompt must be >= 1, got {num_images_per_prompt}")
-        if callback_steps < 1:
-            raise ValueError(f"callback_steps must be >= 1, got {callback_steps}")
         factor = self.vae_scale_factor
         size = self.unet.config.sample_size
         default = size if isinstance(size, int) else (size[0] if size else 32)
@@ -192,11 +213,6 @@ class LDMTextToImagePipeline(DiffusionPipeline):
         device = self.unet.device
         dtype = self.unet.dtype
         shape = (batch, self.unet.config.in_channels, height // factor, width // factor)
-        if isinstance(generator, list) and len(generator) != batch:
-            raise ValueError(
-                f"got {len(generator)} generators for {batch} images; pass one per image "
-                "(len(prompt) * num_images_per_prompt) or a single generator"
-            )
         if latents is None:
             latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
         elif tuple(latents.shape) != shape:

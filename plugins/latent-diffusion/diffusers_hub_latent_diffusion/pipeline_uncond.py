@@ -77,8 +77,14 @@ class LDMPipeline(DiffusionPipeline):
             callback: called as ``callback(step_index, timestep, latents)``.
             callback_steps: call ``callback`` every this many steps.
         """
-        if callback_steps < 1:
-            raise ValueError(f"callback_steps must be >= 1, got {callback_steps}")
+        self.check_inputs(
+            batch_size=batch_size,
+            generator=generator,
+            num_inference_steps=num_inference_steps,
+            output_type=output_type,
+            callback_steps=callback_steps,
+            eta=eta,
+        )
         c = self.unet.config
         size = c.sample_size
         height, width = (size, size) if isinstance(size, int) else tuple(size)

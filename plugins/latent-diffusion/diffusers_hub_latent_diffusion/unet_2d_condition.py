@@ -18,10 +18,18 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, get_args
 
 import torch
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from torch import Tensor, nn
 
-from diffusers_hub.config import ComponentConfig
+from diffusers_hub.config import (
+    Activation,
+    Channels,
+    ComponentConfig,
+    Count,
+    Features,
+    SampleSize,
+    check_divides,
+)
 from diffusers_hub.modeling import ModelMixin
 from diffusers_hub.nn._kernels import use_adaptive_convs
 from diffusers_hub.nn.activations import get_activation
@@ -97,12 +105,12 @@ class UNet2DConditionModelConfig(ComponentConfig):
         }
     )
 
-    sample_size: int | tuple[int, int] | None = None
-    in_channels: int = 4
-    out_channels: int = 4
+    sample_size: SampleSize | tuple[SampleSize, SampleSize] | None = None
+    in_channels: Channels = 4
+    out_channels: Channels = 4
     center_input_sample: bool = False
     flip_sin_to_cos: bool = True
-    freq_shift: int = 0
+    freq_shift: int = Field(default=0, ge=0, le=1)
     down_block_types: tuple[DownType, ...] = (
         "CrossAttnDownBlock2D",
         "CrossAttnDownBlock2D",
@@ -117,23 +125,23 @@ class UNet2DConditionModelConfig(ComponentConfig):
         "CrossAttnUpBlock2D",
     )
     only_cross_attention: bool | tuple[bool, ...] = False
-    block_out_channels: tuple[int, ...] = (320, 640, 1280, 1280)
-    layers_per_block: int | tuple[int, ...] = 2
-    downsample_padding: int = 1
+    block_out_channels: tuple[Channels, ...] = Field(default=(320, 640, 1280, 1280), min_length=1)
+    layers_per_block: Count | tuple[Count, ...] = 2
+    downsample_padding: int = Field(default=1, ge=0, le=1)
     mid_block_scale_factor: float = 1.0
-    dropout: float = 0.0
-    act_fn: str = "silu"
-    norm_num_groups: int = 32
-    norm_eps: float = 1e-5
-    cross_attention_dim: int | tuple[int, ...] = 1280
-    transformer_layers_per_block: int | tuple[int, ...] = 1
-    attention_head_dim: int | tuple[int, ...] = 8
-    num_attention_heads: int | tuple[int, ...] | None = None
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    act_fn: Activation = "silu"
+    norm_num_groups: Count = 32
+    norm_eps: float = Field(default=1e-5, gt=0.0)
+    cross_attention_dim: Features | tuple[Features, ...] = 1280
+    transformer_layers_per_block: Count | tuple[Count, ...] = 1
+    attention_head_dim: Channels | tuple[Channels, ...] = 8
+    num_attention_heads: Count | tuple[Count, ...] | None = None
     use_linear_projection: bool = False
     resnet_time_scale_shift: TimeScaleShift = "default"
-    time_embedding_dim: int | None = None
-    conv_in_kernel: int = 3
-    conv_out_kernel: int = 3
+    time_embedding_dim: Features | None = None
+    conv_in_kernel: int = Field(default=3, ge=1, le=15)
+    conv_out_kernel: int = Field(default=3, ge=1, le=15)
 
     # Accepted for file compatibility; only the default value is supported.
     encoder_hid_dim: int | None = None
@@ -182,6 +190,18 @@ class UNet2DConditionModelConfig(ComponentConfig):
                 raise ValueError(f"{name} must have one entry per block ({n}), got {len(value)}")
         if self.conv_in_kernel % 2 == 0 or self.conv_out_kernel % 2 == 0:
             raise ValueError("conv_in_kernel and conv_out_kernel must be odd")
+        check_divides(
+            self.norm_num_groups, "norm_num_groups", {"block_out_channels": self.block_out_channels}
+        )
+        heads = (
+            "num_attention_heads" if self.num_attention_heads is not None else "attention_head_dim"
+        )
+        for channels, count in zip(self.block_out_channels, self.heads_per_block(), strict=True):
+            if channels % count:
+                raise ValueError(
+                    f"{heads}={count} (attention heads) must divide the block's channels "
+                    f"{channels} (block_out_channels {self.block_out_channels})"
+                )
         return self
 
     def per_block(self, name: str) -> list[Any]:

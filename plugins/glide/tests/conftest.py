@@ -12,7 +12,7 @@ would catch it.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from types import SimpleNamespace
 from typing import Any
 
@@ -227,3 +227,12 @@ def toy() -> SimpleNamespace:
     return SimpleNamespace(
         options=dict(TOY_OPTIONS), config=toy_config, vocab=TOY_VOCAB, randomize=randomize
     )
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """Toy models run fastest on one thread (and a busy machine punishes OpenMP spinning)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

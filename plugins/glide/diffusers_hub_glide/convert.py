@@ -346,10 +346,18 @@ def main(argv: list[str] | None = None) -> int:
         reports.append(up_report)
     elif args.upsample_options is not None:
         raise SystemExit("--upsample-options needs --upsample")
+    tokenizer = GLIDETokenizer.from_release()
+    for name, model in (("base", unet), ("upsample", up_unet)):
+        if model is not None and model.config.vocab_size != tokenizer.vocab_size:
+            raise WeightsError(
+                f"the {name} checkpoint's token_embedding has {model.config.vocab_size} rows, but "
+                f"the release tokenizer has {tokenizer.vocab_size} tokens; only checkpoints "
+                "trained with the GPT-2 vocabulary convert"
+            )
     pipe = GLIDEPipeline(
         unet=unet,
         scheduler=options_to_scheduler(base_options, upsample=False),
-        tokenizer=GLIDETokenizer.from_release(),
+        tokenizer=tokenizer,
         upsample_unet=up_unet,
         upsample_scheduler=up_scheduler,
     )

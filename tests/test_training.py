@@ -233,6 +233,21 @@ result = train(TinyDenoiser, _dataset(16), FakeScheduler(), _config(out / "run",
                pipeline_factory=lambda m, s: StateSaver(m), ctx=ctx)
 torch.save({{"model": result.model.state_dict(), "ema": result.ema_model.state_dict(),
             "backend": ctx.backend, "world": ctx.world_size}}, out / f"rank{{ctx.rank}}.pt")
+
+# The same processes run a train command whose model has a frozen part and a custom loss.
+from test_training import FrozenPair, _distill_loss
+from diffusers_hub.training import TrainCommand, TrainJob, run_training, training_config
+
+def prepare(args, ctx):
+    return TrainJob(FrozenPair, _dataset(16), FakeScheduler(), lambda m, s: StateSaver(m.student),
+                    loss=_distill_loss, frozen=("teacher",))
+
+command = TrainCommand("distill", "a frozen teacher", lambda p: None, prepare)
+args = command.build_parser().parse_args(
+    ["--steps", "4", "--batch-size", "2", "--log-every", "1", "--seed", "5", "--device", "cpu",
+     "--no-progress", "--out", str(out / "distill")])
+result = run_training(prepare(args, ctx), training_config(args), ctx=ctx)
+torch.save(result.model.state_dict(), out / f"distill{{ctx.rank}}.pt")
 shutdown_distributed(ctx)
 """
 
@@ -277,3 +292,146 @@ def test_ddp_two_cpu_ranks_hold_identical_weights(tmp_path: Path) -> None:
         weights_only=True,
     )
     assert len(ckpt["rng"]) == 2 and ckpt["world_size"] == 2
+
+    # The train command: the ranks agree, only the part that is not frozen moved.
+    d0 = torch.load(tmp_path / "distill0.pt", weights_only=True)
+    d1 = torch.load(tmp_path / "distill1.pt", weights_only=True)
+    torch.manual_seed(5)
+    init = FrozenPair().state_dict()
+    for key, value in d0.items():
+        assert torch.equal(value, d1[key]), key
+        assert torch.equal(value, init[key]) == key.startswith("teacher."), key
+    log = (tmp_path / "distill" / "train_log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in log] == [1, 2, 3, 4]
+    assert "gap" in json.loads(log[0]) and (tmp_path / "distill" / "weights.pt").is_file()
+
+
+class FrozenPair(nn.Module):
+    """A trainable denoiser beside a frozen one (with dropout, to check it stays in eval mode)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.student = TinyDenoiser()
+        self.teacher = TinyDenoiser()
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.student(x, t), self.teacher(x, t)
+
+
+def _distill_loss(
+    model: nn.Module, batch: torch.Tensor, scheduler: FakeScheduler, generator: torch.Generator
+) -> dict[str, torch.Tensor]:
+    """A custom objective: regress the student onto the frozen teacher; logs a second term."""
+    t = torch.randint(0, 50, (batch.shape[0],), generator=generator)
+    student, teacher = model(batch, t)
+    gap = (student - teacher).abs().max()
+    return {"gap": gap, "loss": (student - teacher).pow(2).mean()}
+
+
+def test_custom_loss_trains_only_what_is_not_frozen(tmp_path: Path) -> None:
+    def run(out: Path, **kw: object):  # type: ignore[no-untyped-def]
+        return train(
+            FrozenPair,
+            _dataset(),
+            FakeScheduler(),
+            _config(out, **kw),
+            pipeline_factory=lambda m, s: StateSaver(m.student),
+            loss_fn=_distill_loss,
+            frozen=("teacher",),
+        )
+
+    full = run(tmp_path / "full")
+    torch.manual_seed(123)
+    init = FrozenPair().state_dict()
+    trained = full.model.state_dict()
+    assert not full.model.teacher.training and full.model.student.training
+    assert not any(p.requires_grad for p in full.model.teacher.parameters())
+    for key, value in init.items():
+        assert torch.equal(value, trained[key]) == key.startswith("teacher."), key
+    # Only the student is exported, and exact resume holds with a custom loss.
+    assert set(torch.load(tmp_path / "full" / "weights.pt", weights_only=True)) == {
+        "conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias"
+    }  # fmt: skip
+    log = [json.loads(r) for r in (tmp_path / "full" / "train_log.jsonl").read_text().splitlines()]
+    assert [list(r) for r in log[:1]] == [["step", "loss", "gap", "lr"]]
+    assert [r["loss"] for r in log] == [loss for _, loss in full.losses]
+    run(tmp_path / "split", steps=3)
+    resumed = run(tmp_path / "split", resume_from="latest")
+    for key, value in trained.items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+    assert resumed.losses == full.losses[3:]
+    with pytest.raises(ValueError, match="no sub-module of that name"):
+        train(FrozenPair, _dataset(), FakeScheduler(), _config(tmp_path / "x"), frozen=("nope",))
+    with pytest.raises(TypeError, match="not both"):
+        train(
+            TinyDenoiser,
+            _dataset(),
+            FakeScheduler(),
+            _config(tmp_path / "y"),
+            loss_fn=_distill_loss,
+            forward_fn=lambda m, x, t, y: m(x, t),
+        )
+
+
+def test_the_sample_hook_does_not_change_the_run(tmp_path: Path) -> None:
+    calls: list[tuple[str, bool]] = []
+
+    def sample(ema_model: nn.Module, scheduler: FakeScheduler, folder: Path) -> None:
+        torch.rand(100)  # consumes the global RNG: must not leak into training
+        calls.append((folder.name, ema_model.training))
+        folder.mkdir(parents=True)
+
+    plain = _run(tmp_path / "plain")
+    sampled = train(
+        TinyDenoiser,
+        _dataset(),
+        FakeScheduler(),
+        _config(tmp_path / "sampled", sample_every=4),
+        pipeline_factory=lambda m, s: StateSaver(m),
+        sample_fn=sample,
+    )
+    assert calls == [("step-00000004", False), ("step-00000006", False)]
+    assert (tmp_path / "sampled" / "samples" / "step-00000004").is_dir()
+    assert sampled.losses == plain.losses
+    for key, value in plain.model.state_dict().items():
+        assert torch.equal(value, sampled.model.state_dict()[key]), key
+    with pytest.raises(ValueError, match="no sample hook"):
+        _run(tmp_path / "none", sample_every=2)
+
+
+def test_the_train_command_docstring_example_runs() -> None:
+    import doctest
+
+    pytest.importorskip("diffusers_hub_ddpm")
+    from diffusers_hub.training import command
+
+    failures, tried = doctest.testmod(command, optionflags=doctest.ELLIPSIS)
+    assert tried > 5 and failures == 0
+
+
+def test_train_command_common_options_and_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from diffusers_hub.training import TrainCommand, TrainJob, training_config
+
+    def prepare(args: object, ctx: object) -> TrainJob:
+        return TrainJob(TinyDenoiser, _dataset(), FakeScheduler(), lambda m, s: StateSaver(m))
+
+    cmd = TrainCommand("toy", "a toy", lambda p: None, prepare, defaults={"steps": 2, "lr": 0.5})
+    args = cmd.build_parser().parse_args(["--out", str(tmp_path), "--grad-clip", "0"])
+    config = training_config(args)
+    assert (config.steps, config.lr, config.grad_clip, config.out_dir) == (2, 0.5, None, tmp_path)
+    assert config.checkpoints_to_keep == 2 and config.batch_size == 16
+    with pytest.raises(SystemExit):
+        cmd.main(["--out", str(tmp_path), "--batch-size", "0"])
+    assert "--batch-size 0: Input should be greater than 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cmd.main(["--out", str(tmp_path), "--sample-every", "1", "--device", "cpu"])
+    assert "train toy has no sample hook" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="not common options"):
+        TrainCommand("bad", "", lambda p: None, prepare, defaults={"depth": 3}).build_parser()
+    code = cmd.main(
+        ["--out", str(tmp_path), "--no-progress", "--device", "cpu", "--batch-size", "2"]
+    )
+    assert code == 0 and (tmp_path / "weights.pt").is_file()
+    assert "saved the pipeline (EMA weights)" in capsys.readouterr().out

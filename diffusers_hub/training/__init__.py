@@ -1,4 +1,7 @@
-"""Training utilities: the noise-prediction loop, EMA, data helpers and torch.distributed setup.
+"""Training utilities: the loop, train commands, EMA, data helpers and torch.distributed setup.
+
+A plugin's ``diffusers-hub train NAME`` is a ``TrainCommand`` (see ``command``); ``train`` is the
+loop underneath it.
 
 Example:
     >>> from diffusers_hub.training import TrainingConfig, train  # doctest: +SKIP
@@ -8,6 +11,14 @@ Example:
 
 from __future__ import annotations
 
+from diffusers_hub.training.checkpoints import find_latest_checkpoint
+from diffusers_hub.training.command import (
+    COMMON_OPTIONS,
+    TrainCommand,
+    TrainJob,
+    run_training,
+    training_config,
+)
 from diffusers_hub.training.data import (
     ImageFolderDataset,
     ResumableDistributedSampler,
@@ -21,24 +32,36 @@ from diffusers_hub.training.distributed import (
 )
 from diffusers_hub.training.ema import EMAModel, ema_decay
 from diffusers_hub.training.loop import (
+    PipelineFactory,
+    SampleFn,
     TrainingConfig,
     TrainingResult,
-    default_forward,
-    find_latest_checkpoint,
     train,
 )
 from diffusers_hub.training.losses import (
+    ForwardFn,
+    LossFn,
+    default_forward,
     diffusion_loss_inputs,
     noise_prediction_loss,
+    noise_prediction_objective,
     sample_timesteps,
+    split_batch,
 )
 
 __all__ = [
+    "COMMON_OPTIONS",
     "DistributedContext",
     "EMAModel",
+    "ForwardFn",
     "ImageFolderDataset",
+    "LossFn",
+    "PipelineFactory",
     "ResumableDistributedSampler",
+    "SampleFn",
     "TensorImageDataset",
+    "TrainCommand",
+    "TrainJob",
     "TrainingConfig",
     "TrainingResult",
     "default_forward",
@@ -48,7 +71,11 @@ __all__ = [
     "images_to_unit_range",
     "init_distributed",
     "noise_prediction_loss",
+    "noise_prediction_objective",
+    "run_training",
     "sample_timesteps",
     "shutdown_distributed",
+    "split_batch",
     "train",
+    "training_config",
 ]

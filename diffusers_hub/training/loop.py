@@ -1,22 +1,22 @@
-"""The training loop for noise-prediction diffusion models.
+"""The training loop of diffusion models.
 
 ``train(model, dataset, scheduler, config)`` trains any model that maps ``(x_t, t)`` (and
-optionally class labels) to the scheduler's training target: AdamW, an EMA of the weights,
-gradient clipping, mixed precision on CUDA, checkpoints every N steps with exact resume, a progress
-bar, and a final ``save_pretrained`` folder holding the EMA weights. It runs unchanged as one
-process or under ``torchrun --nproc_per_node=N`` (DistributedDataParallel; only rank 0 writes).
+optionally class labels) to the scheduler's training target, or minimises any ``loss_fn(model,
+batch, scheduler, generator)``: AdamW over the parameters that are not frozen, an EMA of the
+weights, gradient clipping, mixed precision on CUDA, checkpoints every N steps with exact resume,
+an optional sample hook, a progress bar, and a final ``save_pretrained`` folder holding the EMA
+weights. It runs unchanged as one process or under ``torchrun --nproc_per_node=N``
+(DistributedDataParallel; only rank 0 writes).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import random
-import re
-import shutil
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -28,6 +28,13 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
+from diffusers_hub.training.checkpoints import (
+    CHECKPOINT_FILE,
+    capture_rng,
+    resolve_checkpoint,
+    restore_rng,
+    write_checkpoint,
+)
 from diffusers_hub.training.data import ResumableDistributedSampler, batches_per_epoch
 from diffusers_hub.training.distributed import (
     DistributedContext,
@@ -39,24 +46,22 @@ from diffusers_hub.training.distributed import (
 )
 from diffusers_hub.training.ema import EMAModel
 from diffusers_hub.training.losses import (
+    ForwardFn,
+    LossFn,
     NoiseScheduler,
-    diffusion_loss_inputs,
-    noise_prediction_loss,
+    loss_terms,
+    noise_prediction_objective,
 )
 
 __all__ = [
-    "CHECKPOINT_FILE",
-    "default_forward",
+    "PipelineFactory",
+    "SampleFn",
     "TrainingConfig",
     "TrainingResult",
-    "find_latest_checkpoint",
     "train",
 ]
 
 logger = logging.getLogger(__name__)
-
-CHECKPOINT_FILE = "training_state.pt"
-_CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 
 
 class TrainingConfig(BaseModel):
@@ -80,6 +85,7 @@ class TrainingConfig(BaseModel):
         seed: seed of the weights, the data order, the noise and the timesteps.
         out_dir: output folder: the final pipeline folder, ``checkpoints/`` and ``train_log.jsonl``.
         log_every: log the (rank-averaged) loss every this many steps.
+        sample_every: call the sample hook every this many steps and after the last (0: never).
         num_workers: DataLoader worker processes.
         resume_from: ``"latest"`` (newest checkpoint under ``out_dir/checkpoints``, or a fresh
             start when there is none), a checkpoint folder, or None (fresh start).
@@ -105,6 +111,7 @@ class TrainingConfig(BaseModel):
     seed: int = 0
     out_dir: Path = Path("ddpm-output")
     log_every: int = Field(default=10, gt=0)
+    sample_every: int = Field(default=0, ge=0)
     num_workers: int = Field(default=0, ge=0)
     resume_from: str | None = None
     device: str | None = None
@@ -120,8 +127,8 @@ class SavesPretrained(Protocol):
 
 #: Builds the object saved at the end from the EMA model and the noise scheduler.
 PipelineFactory = Callable[[nn.Module, Any], SavesPretrained]
-#: Runs the model: ``(model, x_t, t, labels) -> prediction``.
-ForwardFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
+#: Writes samples of the EMA model: ``(ema_model, scheduler copy, folder) -> None``.
+SampleFn = Callable[[nn.Module, Any, Path], None]
 
 
 @dataclass
@@ -145,146 +152,15 @@ class TrainingResult:
     resumed_from: Path | None = None
 
 
-# -- model calls ----------------------------------------------------------------------------------
-
-
-def default_forward(
-    model: nn.Module, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None
-) -> torch.Tensor:
-    """Call ``model(x_t, t)`` (with ``class_labels=labels`` when given) and return the tensor.
-
-    Accepts models that return a tensor, a tuple whose first item is the prediction, or an output
-    object with a ``sample`` attribute (``UNet2DOutput``).
-    """
-    out = model(x_t, t) if labels is None else model(x_t, t, class_labels=labels)
-    if isinstance(out, torch.Tensor):
-        return out
-    sample = getattr(out, "sample", None)
-    if isinstance(sample, torch.Tensor):
-        return sample
-    if isinstance(out, tuple | list) and out and isinstance(out[0], torch.Tensor):
-        return out[0]
-    raise TypeError(
-        f"cannot read a prediction from a model output of type {type(out).__name__}; "
-        "pass forward_fn= to train()"
-    )
-
-
-def _split_batch(batch: Any, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(images, labels or None) from a collated batch."""
+def _to_device(batch: Any, device: torch.device) -> Any:
+    """The batch with every tensor (in tuples, lists and dicts too) moved to ``device``."""
     if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True), None
-    if isinstance(batch, tuple | list) and len(batch) == 2:
-        images, labels = batch
-        return images.to(device, non_blocking=True), torch.as_tensor(labels).to(device)
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, tuple | list):
+        return type(batch)(_to_device(item, device) for item in batch)
     if isinstance(batch, dict):
-        labels = batch.get("labels", batch.get("class_labels"))
-        images = batch.get("images", batch.get("pixel_values"))
-        if isinstance(images, torch.Tensor):
-            return images.to(device), None if labels is None else torch.as_tensor(labels).to(device)
-    raise TypeError(
-        "a training batch must be an image tensor, an (images, labels) pair, or a dict with "
-        f"'images' (and 'labels'); got {type(batch).__name__}"
-    )
-
-
-# -- RNG state ------------------------------------------------------------------------------------
-
-
-def _capture_rng(generator: torch.Generator) -> dict[str, Any]:
-    """Every random state a step consumes, in a form ``torch.load(weights_only=True)`` reads."""
-    np_state: dict[str, Any] = np.random.get_state(legacy=False)  # type: ignore[assignment]
-    state: dict[str, Any] = {
-        "python": random.getstate(),
-        "numpy": {
-            "name": str(np_state["bit_generator"]),
-            "keys": torch.from_numpy(np.asarray(np_state["state"]["key"], dtype=np.int64)),
-            "pos": int(np_state["state"]["pos"]),
-            "has_gauss": int(np_state["has_gauss"]),
-            "cached_gaussian": float(np_state["gauss"]),
-        },
-        "torch": torch.get_rng_state(),
-        "generator": generator.get_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-    }
-    return state
-
-
-def _restore_rng(state: dict[str, Any], generator: torch.Generator) -> None:
-    py = state["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
-    npy = state["numpy"]
-    np.random.set_state(
-        {
-            "bit_generator": npy["name"],
-            "state": {"key": npy["keys"].numpy().astype(np.uint32), "pos": npy["pos"]},
-            "has_gauss": npy["has_gauss"],
-            "gauss": npy["cached_gaussian"],
-        }
-    )
-    torch.set_rng_state(state["torch"])
-    generator.set_state(state["generator"])
-    if state.get("cuda") is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-# -- checkpoints ----------------------------------------------------------------------------------
-
-
-def find_latest_checkpoint(out_dir: str | Path) -> Path | None:
-    """The newest complete ``checkpoint-<step>`` folder under ``out_dir/checkpoints``, or None."""
-    root = Path(out_dir) / "checkpoints"
-    if not root.is_dir():
-        return None
-    found: list[tuple[int, Path]] = []
-    for entry in root.iterdir():
-        match = _CHECKPOINT_RE.match(entry.name)
-        if match and (entry / CHECKPOINT_FILE).is_file():
-            found.append((int(match.group(1)), entry))
-    return max(found)[1] if found else None
-
-
-def _write_checkpoint(out_dir: Path, step: int, state: dict[str, Any], keep: int | None) -> Path:
-    root = out_dir / "checkpoints"
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / f"checkpoint-{step:08d}"
-    tmp = root / f".checkpoint-{step:08d}.saving-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
-        torch.save(state, tmp / CHECKPOINT_FILE)
-        summary = {"step": step, "config": state["config"], "world_size": state["world_size"]}
-        (tmp / "trainer_state.json").write_text(json.dumps(summary, indent=2) + "\n")
-        if final.exists():
-            shutil.rmtree(final)
-        tmp.rename(final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if keep is not None:
-        existing = sorted(
-            (int(m.group(1)), p)
-            for p in root.iterdir()
-            if (m := _CHECKPOINT_RE.match(p.name)) is not None
-        )
-        for _, old in existing[:-keep]:
-            shutil.rmtree(old, ignore_errors=True)
-    return final
-
-
-def _resolve_resume(config: TrainingConfig) -> Path | None:
-    if config.resume_from is None:
-        return None
-    if config.resume_from == "latest":
-        return find_latest_checkpoint(config.out_dir)
-    path = Path(config.resume_from)
-    if path.is_file():
-        path = path.parent
-    if not (path / CHECKPOINT_FILE).is_file():
-        raise FileNotFoundError(
-            f"{path}: not a training checkpoint (no {CHECKPOINT_FILE}); pass a "
-            "'checkpoints/checkpoint-<step>' folder or 'latest'"
-        )
-    return path
+        return {key: _to_device(value, device) for key, value in batch.items()}
+    return batch
 
 
 # -- the loop -------------------------------------------------------------------------------------
@@ -337,24 +213,43 @@ def train(
     pipeline_factory: PipelineFactory | None = None,
     forward_fn: ForwardFn | None = None,
     ctx: DistributedContext | None = None,
+    loss_fn: LossFn | None = None,
+    frozen: Sequence[str] = (),
+    sample_fn: SampleFn | None = None,
 ) -> TrainingResult:
-    """Train a noise-prediction model; write checkpoints and the final EMA pipeline folder.
+    """Train a diffusion model; write checkpoints and the final EMA pipeline folder.
 
-    Each step draws a batch x0, timesteps t ~ U{0..T-1} and noise eps, and minimises
-    ``|| model(scheduler.add_noise(x0, eps, t), t) - scheduler.training_target(x0, eps, t) ||^2``.
+    By default each step draws a batch x0, timesteps t ~ U{0..T-1} and noise eps, and minimises
+    ``|| model(scheduler.add_noise(x0, eps, t), t) - scheduler.training_target(x0, eps, t) ||^2``;
+    ``loss_fn`` replaces that objective with any other.
 
     Args:
         model: the model, or a factory called after seeding (so every rank builds the same
             weights). Trained in float32 (autocast handles mixed precision).
-        dataset: yields (C, H, W) images in [-1, 1], or (image, label) pairs.
-        scheduler: gives ``add_noise``, ``training_target`` and ``config.num_train_timesteps``.
+        dataset: yields (C, H, W) images in [-1, 1], or (image, label) pairs (any collatable
+            item when ``loss_fn`` reads it).
+        scheduler: gives ``add_noise``, ``training_target`` and ``config.num_train_timesteps``
+            (the default objective's needs; a ``loss_fn`` may need other things).
         config: the options.
         pipeline_factory: builds the saved object from (EMA model, scheduler), e.g.
-            ``lambda unet, sched: DDPMPipeline(unet=unet, scheduler=sched)``. Without it the EMA
-            model and the scheduler are saved side by side into ``out_dir`` (a flat folder).
-        forward_fn: how to call the model (default ``default_forward``).
+            ``lambda unet, sched: DDPMPipeline(unet=unet, scheduler=sched)``; a model is fine
+            too. Without it the EMA model and the scheduler are saved side by side into
+            ``out_dir`` (a flat folder).
+        forward_fn: how the default objective calls the model (default ``default_forward``).
         ctx: a distributed context; by default read from ``torchrun``'s environment (and the
             process group created and destroyed here).
+        loss_fn: the objective ``(model, batch, scheduler, generator) -> scalar`` (or a mapping
+            with the scalar ``"loss"`` and more scalar terms, logged beside it), run under
+            autocast with the batch on the device; draw randomness from ``generator`` (or the
+            global torch RNG), which checkpoints restore. Under ``torchrun`` ``model`` is the
+            DistributedDataParallel wrapper: call ``model(...)``, not its sub-modules. Default:
+            ``noise_prediction_objective(forward_fn)``.
+        frozen: names of sub-modules (``model.get_submodule``) that are not trained: they are put
+            in eval mode, their parameters get no gradient and no optimizer state.
+        sample_fn: called (when ``config.sample_every > 0``) on rank 0 every
+            ``config.sample_every`` steps and after the last step as ``sample_fn(ema_model, copy_of_scheduler, out_dir / "samples" /
+            "step-<step>")``, under ``torch.no_grad`` and with every RNG state put back after it,
+            so sampling does not change the run.
 
     Returns:
         The ``TrainingResult``.
@@ -365,10 +260,41 @@ def train(
     own_ctx = ctx is None
     ctx = init_distributed(config.device) if ctx is None else ctx
     try:
-        return _train(model, dataset, scheduler, config, pipeline_factory, forward_fn, ctx)
+        if loss_fn is not None and forward_fn is not None:
+            raise TypeError("pass loss_fn= or forward_fn= to train(), not both")
+        objective = loss_fn or noise_prediction_objective(forward_fn)
+        hooks = _Hooks(objective, tuple(frozen), pipeline_factory, sample_fn)
+        return _train(model, dataset, scheduler, config, hooks, ctx)
     finally:
         if own_ctx:
             shutdown_distributed(ctx)
+
+
+@dataclass(frozen=True)
+class _Hooks:
+    """What ``train`` calls besides the model: the objective, freezing, export, sampling."""
+
+    loss: LossFn
+    frozen: tuple[str, ...]
+    pipeline_factory: PipelineFactory | None
+    sample: SampleFn | None
+
+
+def _freeze(model: nn.Module, names: tuple[str, ...]) -> list[nn.Parameter]:
+    """Put the named sub-modules in eval mode without gradients; the parameters left to train."""
+    for name in names:
+        try:
+            part = model.get_submodule(name)
+        except AttributeError:
+            raise ValueError(
+                f"frozen={name!r}: {type(model).__name__} has no sub-module of that name"
+            ) from None
+        part.eval()
+        part.requires_grad_(False)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError(f"{type(model).__name__} has no trainable parameters (all are frozen)")
+    return params
 
 
 def _train(
@@ -376,23 +302,24 @@ def _train(
     dataset: Dataset[Any],
     scheduler: NoiseScheduler,
     config: TrainingConfig,
-    pipeline_factory: PipelineFactory | None,
-    forward_fn: ForwardFn | None,
+    hooks: _Hooks,
     ctx: DistributedContext,
 ) -> TrainingResult:
     device = ctx.device
-    forward = forward_fn or default_forward
     out_dir = Path(config.out_dir)
+    if config.sample_every and hooks.sample is None:
+        raise ValueError("sample_every is set but there is no sample hook (sample_fn=)")
 
     # Same weights on every rank: seed, then build.
     _seed_everything(config.seed)
     model = model_or_factory if isinstance(model_or_factory, nn.Module) else model_or_factory()
     model.to(device=device, dtype=torch.float32)
     model.train()
+    params = _freeze(model, hooks.frozen)
     ema = EMAModel(model, decay=config.ema_decay, warmup=config.ema_warmup)
 
     optimizer = torch.optim.AdamW(
-        model.parameters(),
+        params,
         lr=config.lr,
         betas=config.adam_betas,
         eps=config.adam_eps,
@@ -423,7 +350,7 @@ def _train(
 
     # Resume.
     step = 0
-    resumed_from = _resolve_resume(config)
+    resumed_from = resolve_checkpoint(config.resume_from, config.out_dir)
     if resumed_from is not None:
         state = torch.load(resumed_from / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
@@ -442,7 +369,7 @@ def _train(
                 ctx.world_size,
             )
         if ctx.rank < len(rng_states):
-            _restore_rng(rng_states[ctx.rank], generator)
+            restore_rng(rng_states[ctx.rank], generator)
         if ctx.is_main:
             logger.info("resumed from %s at step %d", resumed_from, step)
 
@@ -475,18 +402,21 @@ def _train(
         out_dir.mkdir(parents=True, exist_ok=True)
     progress = _progress_bar(config, ctx, step)
     window: list[torch.Tensor] = []
+    term_names: list[str] = []
     try:
         while step < config.steps:
-            images, labels = _split_batch(next(batches), device)
-            x_t, t, target = diffusion_loss_inputs(scheduler, images, generator=generator)
+            batch = _to_device(next(batches), device)
             autocast = (
                 torch.autocast(device_type=device.type, dtype=amp_dtype)
                 if amp_dtype is not None
                 else contextlib.nullcontext()
             )
             with autocast:
-                prediction = forward(train_model, x_t, t, labels)
-            loss = noise_prediction_loss(prediction, target)
+                terms = loss_terms(hooks.loss(train_model, batch, scheduler, generator))
+            loss = terms[0][1]
+            if window and [name for name, _ in terms] != term_names:
+                raise ValueError(f"the loss terms changed from {term_names} at step {step + 1}")
+            term_names = [name for name, _ in terms]
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss became {loss.item()} at step {step + 1}")
 
@@ -495,24 +425,25 @@ def _train(
             scaled.backward()  # type: ignore[no-untyped-call]
             if config.grad_clip is not None:
                 scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
             scaler.step(optimizer)
             scaler.update()
             lr_scheduler.step()
             ema.update(model)
             step += 1
-            window.append(loss.detach())
+            window.append(torch.stack([value.detach() for _, value in terms]))
 
             if step % config.log_every == 0 or step == config.steps:
-                mean_loss = mean_across_ranks(torch.stack(window).mean(), ctx).item()
+                means = mean_across_ranks(torch.stack(window).mean(0), ctx).tolist()
                 window.clear()
+                mean_loss = means[0]
                 result.losses.append((step, mean_loss))
                 if ctx.is_main:
                     progress.set_postfix(loss=f"{mean_loss:.4f}")
                     with log_file.open("a") as fh:
                         record = {
                             "step": step,
-                            "loss": mean_loss,
+                            **dict(zip(term_names, means, strict=True)),
                             "lr": lr_scheduler.get_last_lr()[0],
                         }
                         fh.write(json.dumps(record) + "\n")
@@ -522,6 +453,12 @@ def _train(
                 _save_checkpoint(
                     config, ctx, step, model, optimizer, lr_scheduler, scaler, ema, generator
                 )
+            if (
+                hooks.sample is not None
+                and config.sample_every
+                and (step % config.sample_every == 0 or step == config.steps)
+            ):
+                _sample(hooks.sample, ema.shadow, scheduler, out_dir, step, ctx, generator)
     finally:
         progress.close()
 
@@ -530,7 +467,7 @@ def _train(
     result.ema_model = ema.shadow
     if ctx.is_main:
         ema.shadow.to("cpu")
-        _export(ema.shadow, scheduler, out_dir, pipeline_factory)
+        _export(ema.shadow, scheduler, out_dir, hooks.pipeline_factory)
         ema.shadow.to(device)
         result.output_dir = out_dir
     barrier(ctx)
@@ -562,7 +499,7 @@ def _save_checkpoint(
     generator: torch.Generator,
 ) -> None:
     # Every rank's random streams travel to rank 0, the only writer.
-    rng_states = all_gather_objects(_capture_rng(generator), ctx)
+    rng_states = all_gather_objects(capture_rng(generator), ctx)
     if ctx.is_main:
         state = {
             "step": step,
@@ -575,8 +512,30 @@ def _save_checkpoint(
             "world_size": ctx.world_size,
             "config": json.loads(config.model_dump_json()),
         }
-        path = _write_checkpoint(Path(config.out_dir), step, state, config.checkpoints_to_keep)
+        path = write_checkpoint(Path(config.out_dir), step, state, config.checkpoints_to_keep)
         logger.info("saved %s", path)
+    barrier(ctx)
+
+
+def _sample(
+    sample: SampleFn,
+    ema_model: nn.Module,
+    scheduler: Any,
+    out_dir: Path,
+    step: int,
+    ctx: DistributedContext,
+    generator: torch.Generator,
+) -> None:
+    """Run the sample hook on rank 0 without touching the run's random streams or scheduler."""
+    if ctx.is_main:
+        rng = capture_rng(generator)
+        try:
+            with torch.no_grad():
+                sample(
+                    ema_model, copy.deepcopy(scheduler), out_dir / "samples" / f"step-{step:08d}"
+                )
+        finally:
+            restore_rng(rng, generator)
     barrier(ctx)
 
 

@@ -18,22 +18,18 @@ References:
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
-from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["build_parser", "main"]
+from diffusers_hub.training import TrainCommand, TrainJob
+from diffusers_hub.training.distributed import DistributedContext
+
+__all__ = ["COMMAND", "build_parser", "main"]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``train bddm`` argument parser."""
-    p = argparse.ArgumentParser(
-        prog="diffusers-hub train bddm",
-        description="Train a DiffWave vocoder on synthetic notes and save a BDDMPipeline folder.",
-    )
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``train bddm`` besides the common training ones."""
     g = p.add_argument_group("data")
     g.add_argument("--items", type=int, default=20000, help="distinct training notes")
     g.add_argument("--segment", type=int, default=4096, help="samples per training clip")
@@ -53,23 +49,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="searched inference betas saved with the pipeline: 'ljspeech-12', 'none', or a "
         "comma list of betas from the clean end",
     )
-
-    g = p.add_argument_group("optimisation")
-    g.add_argument("--steps", type=int, required=True, help="total optimizer steps")
-    g.add_argument("--batch-size", type=int, default=16, help="per process")
-    g.add_argument("--lr", type=float, default=2e-4)
-    g.add_argument("--ema-decay", type=float, default=0.999)
-    g.add_argument("--grad-clip", type=float, default=1.0, help="0 disables clipping")
-    g.add_argument("--seed", type=int, default=0)
-
-    g = p.add_argument_group("output")
-    g.add_argument("--out", required=True, type=Path, help="output folder")
-    g.add_argument("--checkpoint-every", type=int, default=1000, help="0: no checkpoints")
-    g.add_argument("--resume", nargs="?", const="latest", default=None)
-    g.add_argument("--log-every", type=int, default=100)
-    g.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    return p
 
 
 def _noise_schedule(text: str) -> list[float] | None:
@@ -94,12 +73,8 @@ def _forward(model: Any, x_t: torch.Tensor, t: torch.Tensor, mel: torch.Tensor |
     return model(x_t, t, mel).sample
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run ``train bddm`` with the given arguments; returns the exit code."""
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-
-    from diffusers_hub.training import TrainingConfig, train
+def _prepare(args: argparse.Namespace, ctx: DistributedContext) -> TrainJob:
+    """The ``train bddm`` job: synthetic notes, a DiffWave factory, BDDM's schedule, the pipeline."""
     from diffusers_hub_bddm.data import ToneDataset
     from diffusers_hub_bddm.diffwave import DiffWave
     from diffusers_hub_bddm.mel import MelSpectrogram
@@ -107,7 +82,6 @@ def main(argv: list[str] | None = None) -> int:
     from diffusers_hub_bddm.scheduler import BDDMScheduler
 
     mel = MelSpectrogram()
-    dataset = ToneDataset(args.items, args.segment, seed=args.data_seed, mel=mel)
     model_config: dict[str, Any] = {
         "num_res_layers": args.num_res_layers,
         "res_channels": args.res_channels,
@@ -119,38 +93,30 @@ def main(argv: list[str] | None = None) -> int:
         "n_mels": mel.config.n_mels,
     }
     DiffWave.config_class.model_validate(model_config)  # fail before the run starts
-    scheduler = BDDMScheduler(
-        num_train_timesteps=args.num_train_timesteps,
-        noise_schedule=_noise_schedule(args.noise_schedule),
-    )
-    config = TrainingConfig(
-        steps=args.steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        ema_decay=args.ema_decay,
-        grad_clip=args.grad_clip or None,
-        checkpoint_every=args.checkpoint_every,
-        seed=args.seed,
-        out_dir=args.out,
-        log_every=args.log_every,
-        resume_from=args.resume,
-        device=args.device,
-        progress=not args.no_progress,
-    )
-    result = train(
-        lambda: DiffWave(**model_config),
-        dataset,
-        scheduler,
-        config,
-        pipeline_factory=lambda model, sched: BDDMPipeline(
-            diffwave=model, scheduler=sched, mel=mel
+    return TrainJob(
+        model=lambda: DiffWave(**model_config),
+        dataset=ToneDataset(args.items, args.segment, seed=args.data_seed, mel=mel),
+        scheduler=BDDMScheduler(
+            num_train_timesteps=args.num_train_timesteps,
+            noise_schedule=_noise_schedule(args.noise_schedule),
         ),
-        forward_fn=_forward,
+        export=lambda model, sched: BDDMPipeline(diffwave=model, scheduler=sched, mel=mel),
+        forward=_forward,
+        saved="BDDMPipeline",
     )
-    if result.output_dir is not None:
-        print(f"saved the pipeline to {result.output_dir}")
-    return 0
 
+
+COMMAND = TrainCommand(
+    "bddm",
+    "Train a DiffWave vocoder on synthetic notes and save a BDDMPipeline folder.",
+    _add_arguments,
+    _prepare,
+    defaults={"lr": 2e-4, "ema_decay": 0.999, "checkpoint_every": 1000, "log_every": 100},
+)
+
+
+#: The ``train bddm`` parser and entry point (its ``diffusers_hub_trainers`` hook target).
+build_parser, main = COMMAND.build_parser, COMMAND.main
 
 if __name__ == "__main__":
     raise SystemExit(main())

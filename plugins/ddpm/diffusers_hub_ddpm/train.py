@@ -16,8 +16,6 @@ References:
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -25,8 +23,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from diffusers_hub.training import TrainCommand
+
 __all__ = [
     "BUILTIN_DATASETS",
+    "COMMAND",
     "build_parser",
     "digits_tensors",
     "load_dataset",
@@ -104,12 +105,8 @@ def _str_tuple(text: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in text.split(",") if v.strip())
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``train ddpm`` argument parser."""
-    p = argparse.ArgumentParser(
-        prog="diffusers-hub train ddpm",
-        description="Train a DDPM UNet2DModel (noise prediction) and save a DDPMPipeline folder.",
-    )
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``train ddpm`` besides the common training ones."""
     g = p.add_argument_group("data")
     g.add_argument(
         "--data", required=True, help="a folder of images, or a builtin data set: digits"
@@ -148,33 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--prediction-type", default="epsilon", choices=["epsilon", "sample", "v_prediction"]
     )
 
-    g = p.add_argument_group("optimisation")
-    g.add_argument("--steps", type=int, required=True, help="total optimizer steps")
-    g.add_argument("--batch-size", type=int, default=64, help="per process")
-    g.add_argument("--lr", type=float, default=2e-4)
-    g.add_argument("--weight-decay", type=float, default=0.0)
-    g.add_argument("--lr-warmup-steps", type=int, default=0)
-    g.add_argument("--ema-decay", type=float, default=0.999)
-    g.add_argument("--grad-clip", type=float, default=1.0, help="0 disables clipping")
-    g.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
-    g.add_argument("--seed", type=int, default=0)
-
-    g = p.add_argument_group("output")
-    g.add_argument("--out", required=True, type=Path, help="output folder")
-    g.add_argument("--checkpoint-every", type=int, default=500, help="0: no checkpoints")
-    g.add_argument("--checkpoints-to-keep", type=int, default=2)
-    g.add_argument(
-        "--resume",
-        nargs="?",
-        const="latest",
-        default=None,
-        help="resume from the newest checkpoint in --out (or the given folder)",
-    )
-    g.add_argument("--log-every", type=int, default=50)
-    g.add_argument("--num-workers", type=int, default=0)
-    g.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    return p
+    g = p.add_argument_group("samples")
+    g.add_argument("--sample-images", type=int, default=16, help="images per --sample-every grid")
+    g.add_argument("--sample-steps", type=int, default=1000, help="DDPM steps of those samples")
 
 
 def _block_types(
@@ -198,12 +171,26 @@ def _ddpm_pipeline(unet: Any, scheduler: Any) -> Any:
     return DDPMPipeline(unet=unet, scheduler=scheduler)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run ``train ddpm`` with the given arguments; returns the exit code."""
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+def _sampler(count: int, steps: int) -> Any:
+    """The ``--sample-every`` hook: a grid of ``count`` images from the EMA UNet, fixed seed."""
 
-    from diffusers_hub.training import TrainingConfig, train
+    def sample(unet: Any, scheduler: Any, folder: Path) -> None:
+        from diffusers_hub.cli import image_grid
+
+        pipe = _ddpm_pipeline(unet, scheduler)
+        pipe.set_progress_bar_config(disable=True)
+        generator = torch.Generator(unet.device).manual_seed(0)
+        steps_used = min(steps, scheduler.config.num_train_timesteps)
+        images = pipe(batch_size=count, generator=generator, num_inference_steps=steps_used).images
+        folder.mkdir(parents=True, exist_ok=True)
+        image_grid(images).save(folder / "samples.png")
+
+    return sample
+
+
+def _prepare(args: argparse.Namespace, ctx: Any) -> Any:
+    """The ``train ddpm`` job: the data set, the UNet factory, the scheduler, the pipeline."""
+    from diffusers_hub.training import TrainJob
     from diffusers_hub_ddpm.scheduler import DDPMScheduler
     from diffusers_hub_ddpm.unet_2d import UNet2DModel
 
@@ -234,39 +221,27 @@ def main(argv: list[str] | None = None) -> int:
         variance_type="fixed_small",
         clip_sample=True,
     )
-    config = TrainingConfig(
-        steps=args.steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        lr_warmup_steps=args.lr_warmup_steps,
-        ema_decay=args.ema_decay,
-        grad_clip=args.grad_clip or None,
-        checkpoint_every=args.checkpoint_every,
-        checkpoints_to_keep=args.checkpoints_to_keep,
-        mixed_precision=args.mixed_precision,
-        seed=args.seed,
-        out_dir=args.out,
-        log_every=args.log_every,
-        num_workers=args.num_workers,
-        resume_from=args.resume,
-        device=args.device,
-        progress=not args.no_progress,
+    return TrainJob(
+        model=lambda: UNet2DModel(**unet_config),
+        dataset=dataset,
+        scheduler=scheduler,
+        export=_ddpm_pipeline,
+        sample=_sampler(args.sample_images, args.sample_steps),
+        saved="DDPM pipeline",
     )
-    result = train(
-        lambda: UNet2DModel(**unet_config),
-        dataset,
-        scheduler,
-        config,
-        pipeline_factory=_ddpm_pipeline,
-    )
-    if result.output_dir is not None:
-        last = f", last loss {result.losses[-1][1]:.4f}" if result.losses else ""
-        print(
-            f"saved the DDPM pipeline (EMA weights) to {result.output_dir} at step {result.step}{last}"
-        )
-    return 0
 
+
+COMMAND = TrainCommand(
+    name="ddpm",
+    description="Train a DDPM UNet2DModel (noise prediction) and save a DDPMPipeline folder.",
+    add_arguments=_add_arguments,
+    prepare=_prepare,
+    defaults={"batch_size": 64, "lr": 2e-4, "ema_decay": 0.999, "log_every": 50},
+)
+
+
+#: The ``train ddpm`` parser and entry point (its ``diffusers_hub_trainers`` hook target).
+build_parser, main = COMMAND.build_parser, COMMAND.main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -187,3 +187,14 @@ def test_diffusers_hub_train_ddpm_command(tmp_path: Path) -> None:
     assert cli.main(args) == 0
     assert (out / "model_index.json").is_file()
     assert (out / "unet" / "diffusion_pytorch_model.safetensors").is_file()
+
+
+def test_sample_every_writes_a_grid_of_the_ema_model(tmp_path: Path) -> None:
+    from PIL import Image
+
+    out = tmp_path / "sampled"
+    args = ["--data", "digits", "--steps", "2", "--out", str(out), "--checkpoint-every", "0"]
+    extra = ["--sample-every", "2", "--sample-images", "4", "--sample-steps", "2"]
+    assert main([*args, *extra, "--no-progress", "--device", "cpu", *TINY]) == 0
+    with Image.open(out / "samples" / "step-00000002" / "samples.png") as grid:
+        assert grid.size == (2 * 16 + 1, 2 * 16 + 1) and grid.mode == "L"

@@ -8,8 +8,8 @@ Two stages, on the procedurally drawn captioned shapes (``diffusers_hub_latent_d
    latents;
 2. a text encoder (``LDMBertModel``, from scratch) and a cross-attention UNet
    (``UNet2DConditionModel``) learn, jointly, to predict the noise in the frozen autoencoder's
-   scaled latents given the caption (``diffusers_hub.training.train``, the core noise-prediction
-   loop: AdamW, EMA, checkpoints, exact resume). 10% of the captions are replaced by the empty
+   scaled latents given the caption (a ``diffusers_hub.training.TrainCommand``: the core
+   noise-prediction loop with AdamW, EMA, checkpoints, exact resume, ``torchrun``). 10% of the captions are replaced by the empty
    prompt, which teaches the unconditional model that classifier-free guidance needs
    (Ho & Salimans, arXiv:2207.12598).
 
@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -42,7 +41,11 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from diffusers_hub.training import TrainCommand, TrainJob
+from diffusers_hub.training.distributed import DistributedContext, barrier
+
 __all__ = [
+    "COMMAND",
     "CaptionedLatents",
     "TextConditionedDenoiser",
     "build_parser",
@@ -248,15 +251,8 @@ def _int_tuple(text: str) -> tuple[int, ...]:
     return values
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``train latent-diffusion`` argument parser."""
-    p = argparse.ArgumentParser(
-        prog="diffusers-hub train latent-diffusion",
-        description=(
-            "Train a small text-to-image latent diffusion model (autoencoder, then LDMBert + "
-            "UNet) on the builtin captioned shapes and save an LDMTextToImagePipeline folder."
-        ),
-    )
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``train latent-diffusion`` besides the common training ones."""
     g = p.add_argument_group("data")
     g.add_argument("--num-images", type=int, default=20000, help="training images to draw")
     g.add_argument("--resolution", type=int, default=32)
@@ -278,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--ae-lr", type=float, default=2e-3)
     g.add_argument("--kl-weight", type=float, default=1e-5)
 
-    g = p.add_argument_group("stage 2: text encoder and UNet")
+    g = p.add_argument_group("stage 2: text encoder and UNet (the common options below)")
     g.add_argument("--unet-block-out-channels", type=_int_tuple, default=(32, 64))
     g.add_argument("--unet-layers-per-block", type=int, default=1)
     g.add_argument("--unet-heads", type=int, default=4, help="attention heads per block")
@@ -288,23 +284,6 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--bert-heads", type=int, default=4)
     g.add_argument("--bert-ffn-dim", type=int, default=256)
     g.add_argument("--caption-dropout", type=float, default=0.1, help="P(empty prompt)")
-    g.add_argument("--steps", type=int, default=6000, help="stage-2 optimizer steps")
-    g.add_argument("--batch-size", type=int, default=64)
-    g.add_argument("--lr", type=float, default=1e-3)
-    g.add_argument("--lr-warmup-steps", type=int, default=200)
-    g.add_argument("--ema-decay", type=float, default=0.999)
-    g.add_argument("--grad-clip", type=float, default=1.0, help="0 disables clipping")
-
-    g = p.add_argument_group("run")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--out", required=True, type=Path, help="output folder")
-    g.add_argument("--checkpoint-every", type=int, default=1000, help="0: no checkpoints")
-    g.add_argument("--resume", nargs="?", const="latest", default=None)
-    g.add_argument("--log-every", type=int, default=100)
-    g.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    g.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    return p
 
 
 def _build_autoencoder(args: argparse.Namespace) -> Any:
@@ -335,77 +314,74 @@ def _with_scaling_factor(vae: Any, scale: float) -> Any:
     return scaled.eval()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run ``train latent-diffusion`` with the given arguments; returns the exit code."""
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    if args.resolution % 2 ** (len(args.ae_block_out_channels) - 1):
-        raise SystemExit("--resolution must be divisible by the autoencoder's downsampling factor")
+def _stage_one(args: argparse.Namespace, images: torch.Tensor, ctx: DistributedContext) -> Any:
+    """The frozen autoencoder: given, reused from ``--out/autoencoder`` on resume, or trained.
 
-    from diffusers_hub.training import TrainingConfig, train
+    Rank 0 trains and saves it; every rank then loads the saved folder, so all hold the same one.
+    """
     from diffusers_hub_latent_diffusion.autoencoder import AutoencoderKL
+
+    out: Path = args.out
+    ae_folder = out / "autoencoder"
+    given = args.autoencoder
+    if given is None and args.resume is not None and (ae_folder / "config.json").is_file():
+        given = ae_folder
+    if given is None:
+        if ctx.is_main:
+            started = time.perf_counter()
+            torch.manual_seed(args.seed)
+            vae = _build_autoencoder(args)
+            history = train_autoencoder(
+                vae,
+                images,
+                steps=args.ae_steps,
+                batch_size=args.ae_batch_size,
+                lr=args.ae_lr,
+                kl_weight=args.kl_weight,
+                seed=args.seed,
+                log_every=args.log_every,
+            )
+            mean, _ = encode_latents(vae, images)
+            scale = float(1.0 / mean.std())
+            _with_scaling_factor(vae, scale).save_pretrained(ae_folder)
+            record = {"stage": "autoencoder", "history": history, "scaling_factor": scale}
+            with (out / "train_log.jsonl").open("a") as fh:
+                fh.write(json.dumps(record) + "\n")
+            logger.info(
+                "stage 1 done in %.0f s: scaling_factor %.4f, saved %s",
+                time.perf_counter() - started,
+                scale,
+                ae_folder,
+            )
+        barrier(ctx)
+        given = ae_folder
+    source = given / "vqvae" if (given / "vqvae" / "config.json").is_file() else given
+    logger.info("using the autoencoder in %s", source)
+    return AutoencoderKL.from_pretrained(source).eval().requires_grad_(False)
+
+
+def _prepare(args: argparse.Namespace, ctx: DistributedContext) -> TrainJob:
+    """Stage 1 (the autoencoder), then the stage-2 job: LDMBert + UNet on the scaled latents."""
     from diffusers_hub_latent_diffusion.ldmbert import LDMBertModel
     from diffusers_hub_latent_diffusion.pipeline_text2img import LDMTextToImagePipeline
     from diffusers_hub_latent_diffusion.shapes import make_dataset
     from diffusers_hub_latent_diffusion.unet_2d_condition import UNet2DConditionModel
 
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    images_np, captions, _ = make_dataset(args.num_images, args.data_seed, args.resolution)
-    images = _images_to_tensor(images_np)
-    logger.info("drew %d captioned %dx%d images", len(captions), args.resolution, args.resolution)
-
-    # Stage 1: the autoencoder (or a given / previously trained one).
-    ae_folder = out / "autoencoder"
-    given = args.autoencoder
-    if given is None and args.resume is not None and (ae_folder / "config.json").is_file():
-        given = ae_folder
-    if given is not None:
-        source = given / "vqvae" if (given / "vqvae" / "config.json").is_file() else given
-        vae = AutoencoderKL.from_pretrained(source).eval()
-        logger.info("using the autoencoder in %s", source)
-    else:
-        torch.manual_seed(args.seed)
-        vae = _build_autoencoder(args)
-        history = train_autoencoder(
-            vae,
-            images,
-            steps=args.ae_steps,
-            batch_size=args.ae_batch_size,
-            lr=args.ae_lr,
-            kl_weight=args.kl_weight,
-            seed=args.seed,
-            log_every=args.log_every,
-        )
-        mean, std = encode_latents(vae, images)
-        scale = float(1.0 / mean.std())
-        vae = _with_scaling_factor(vae, scale)
-        vae.save_pretrained(ae_folder)
-        record = {"stage": "autoencoder", "history": history, "scaling_factor": scale}
-        with (out / "train_log.jsonl").open("a") as fh:
-            fh.write(json.dumps(record) + "\n")
-        logger.info(
-            "stage 1 done in %.0f s: scaling_factor %.4f, saved %s",
-            time.perf_counter() - started,
-            scale,
-            ae_folder,
-        )
-    vae.requires_grad_(False)
-    mean, std = encode_latents(vae, images)
-    scale = float(vae.config.scaling_factor)
-
-    # Stage 2: LDMBert + UNet on the scaled latents.
-    tokenizer = build_tokenizer()
-    input_ids = tokenizer(captions, max_length=MAX_TOKENS, return_tensors="pt").input_ids
-    empty_ids = tokenizer([""], max_length=MAX_TOKENS, return_tensors="pt").input_ids
-    dataset = CaptionedLatents(mean, std, input_ids, scale)
-
+    if args.resolution % 2 ** (len(args.ae_block_out_channels) - 1):
+        raise SystemExit("--resolution must be divisible by the autoencoder's downsampling factor")
     d_model = args.cross_attention_dim
     if d_model % args.bert_heads:
         raise SystemExit("--cross-attention-dim must be divisible by --bert-heads")
+    args.out.mkdir(parents=True, exist_ok=True)
+    images_np, captions, _ = make_dataset(args.num_images, args.data_seed, args.resolution)
+    images = _images_to_tensor(images_np)
+    logger.info("drew %d captioned %dx%d images", len(captions), args.resolution, args.resolution)
+    vae = _stage_one(args, images, ctx)
+    mean, std = encode_latents(vae, images)
+
+    tokenizer = build_tokenizer()
+    input_ids = tokenizer(captions, max_length=MAX_TOKENS, return_tensors="pt").input_ids
+    empty_ids = tokenizer([""], max_length=MAX_TOKENS, return_tensors="pt").input_ids
     bert_config: dict[str, Any] = {
         "vocab_size": len(tokenizer.get_vocab()),
         "max_position_embeddings": MAX_TOKENS,
@@ -432,10 +408,6 @@ def main(argv: list[str] | None = None) -> int:
     # Validate before the run starts.
     LDMBertModel.config_class.model_validate(bert_config)
     UNet2DConditionModel.config_class.model_validate(unet_config)
-
-    def build() -> TextConditionedDenoiser:
-        return TextConditionedDenoiser(LDMBertModel(bert_config), UNet2DConditionModel(unet_config))
-
     dropout = args.caption_dropout
 
     def forward(
@@ -459,32 +431,40 @@ def main(argv: list[str] | None = None) -> int:
             scheduler=scheduler,
         )
 
-    config = TrainingConfig(
-        steps=args.steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        lr_warmup_steps=args.lr_warmup_steps,
-        ema_decay=args.ema_decay,
-        grad_clip=args.grad_clip or None,
-        checkpoint_every=args.checkpoint_every,
-        seed=args.seed,
-        out_dir=out,
-        log_every=args.log_every,
-        resume_from=args.resume,
-        device=args.device,
-        progress=not args.no_progress,
+    return TrainJob(
+        model=lambda: TextConditionedDenoiser(
+            LDMBertModel(bert_config), UNet2DConditionModel(unet_config)
+        ),
+        dataset=CaptionedLatents(mean, std, input_ids, float(vae.config.scaling_factor)),
+        scheduler=ldm_scheduler(),
+        export=pipeline,
+        forward=forward,
+        saved="LDMTextToImagePipeline",
     )
-    result = train(
-        build, dataset, ldm_scheduler(), config, pipeline_factory=pipeline, forward_fn=forward
-    )
-    if result.output_dir is not None:
-        last = f", last loss {result.losses[-1][1]:.4f}" if result.losses else ""
-        print(
-            f"saved the LDMTextToImagePipeline (EMA weights) to {result.output_dir} at step "
-            f"{result.step}{last}; {time.perf_counter() - started:.0f} s in all"
-        )
-    return 0
 
+
+COMMAND = TrainCommand(
+    name="latent-diffusion",
+    description=(
+        "Train a small text-to-image latent diffusion model (autoencoder, then LDMBert + "
+        "UNet) on the builtin captioned shapes and save an LDMTextToImagePipeline folder."
+    ),
+    add_arguments=_add_arguments,
+    prepare=_prepare,
+    defaults={
+        "steps": 6000,
+        "batch_size": 64,
+        "lr": 1e-3,
+        "lr_warmup_steps": 200,
+        "ema_decay": 0.999,
+        "checkpoint_every": 1000,
+        "log_every": 100,
+    },
+)
+
+
+#: The ``train latent-diffusion`` parser and entry point (its ``diffusers_hub_trainers`` hook target).
+build_parser, main = COMMAND.build_parser, COMMAND.main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -8,39 +8,34 @@ trained here with ``tokenizers`` on the captions (or the release's GPT-2 vocabul
 ``--release-vocab``). Each step draws t uniformly, noises x0 with the model's scheduler, and
 minimises the hybrid loss (MSE on the noise + the VLB term with the mean detached, for the
 learned-range variance); 20% of captions are dropped to the empty prompt so that
-classifier-free guidance works. An EMA of each model is saved as a GLIDEPipeline folder every
-``--save-every`` steps and at the end. Runs as one process or under ``torchrun``
-(DistributedDataParallel; rank 0 writes).
+classifier-free guidance works. ``--stage both`` trains the two models side by side (one
+optimizer, one EMA); ``--stage base`` trains the base alone; ``--stage upsample --base FOLDER``
+trains an upsampler for an existing GLIDE pipeline folder (its tokenizer and base model are kept).
+The core ``TrainCommand`` does the rest: AdamW, EMA, clipping, checkpoints and ``--resume``,
+``torchrun`` (DDP), and the final GLIDEPipeline folder of EMA weights.
 
 Example:
-    diffusers-hub train glide --out glide-demo --steps 3000 --batch-size 32
+    diffusers-hub train glide --out glide-demo --steps 3000 --batch-size 16 --threads 1
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
-import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from diffusers_hub_ddim.scheduler import DDIMScheduler
 from diffusers_hub_ddpm.scheduler import DDPMScheduler
 from diffusers_hub_latent_diffusion import shapes
 from torch import Tensor, nn
-from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import TensorDataset
 
-from diffusers_hub.training.distributed import (
-    init_distributed,
-    mean_across_ranks,
-    shutdown_distributed,
-)
-from diffusers_hub.training.ema import EMAModel
+from diffusers_hub.training import TrainCommand, TrainJob
+from diffusers_hub.training.distributed import DistributedContext
 from diffusers_hub.training.losses import sample_timesteps
 from diffusers_hub_glide.losses import hybrid_loss
 from diffusers_hub_glide.pipeline import GLIDEPipeline
@@ -48,17 +43,18 @@ from diffusers_hub_glide.tokenizer import END_OF_TEXT, GLIDETokenizer
 from diffusers_hub_glide.unet import GLIDEUNetModel
 
 __all__ = [
+    "COMMAND",
+    "GLIDEStages",
     "base_config",
     "base_scheduler",
     "build_parser",
     "caption_tokenizer",
     "main",
     "shapes_data",
+    "stages_loss",
     "upsample_config",
     "upsample_scheduler",
 ]
-
-logger = logging.getLogger(__name__)
 
 
 def caption_tokenizer(
@@ -142,180 +138,167 @@ def shapes_data(num: int, seed: int, resolution: int) -> tuple[Tensor, Tensor, l
     return high, low, captions
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="diffusers-hub train glide",
-        description="Train a small GLIDE (base + upsampler) on procedurally drawn captioned shapes.",
-    )
-    parser.add_argument("--out", type=Path, default=Path("glide-output"), help="pipeline folder")
-    parser.add_argument("--steps", type=int, default=3000, help="optimizer steps per model")
-    parser.add_argument("--batch-size", type=int, default=32, help="per process")
-    parser.add_argument("--num-images", type=int, default=4000, help="training images drawn")
-    parser.add_argument("--resolution", type=int, default=32, help="base side (upsampler: 2x)")
-    parser.add_argument("--width", type=int, default=32, help="model_channels of both UNets")
-    parser.add_argument("--lr", type=float, default=3e-4)
-    parser.add_argument("--ema-decay", type=float, default=0.999)
-    parser.add_argument("--uncond-prob", type=float, default=0.2, help="caption drop rate")
-    parser.add_argument("--text-ctx", type=int, default=16)
-    parser.add_argument("--vocab-size", type=int, default=96, help="BPE size (own vocabulary)")
-    parser.add_argument(
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``train glide`` besides the common training ones."""
+    g = p.add_argument_group("data")
+    g.add_argument("--num-images", type=int, default=4000, help="training images drawn")
+    g.add_argument("--resolution", type=int, default=32, help="base side (upsampler: 2x)")
+    g.add_argument("--data-seed", type=int, default=0, help="seed of the drawn images")
+    g.add_argument("--uncond-prob", type=float, default=0.2, help="caption drop rate")
+
+    g = p.add_argument_group("text")
+    g.add_argument("--text-ctx", type=int, default=16, help="padded token length")
+    g.add_argument("--vocab-size", type=int, default=96, help="BPE size (own vocabulary)")
+    g.add_argument(
         "--release-vocab", action="store_true", help="use the release's GPT-2 BPE (50,257 tokens)"
     )
-    parser.add_argument(
+
+    g = p.add_argument_group("model")
+    g.add_argument("--width", type=int, default=16, help="model_channels of both UNets")
+    g.add_argument(
         "--stage", choices=("both", "base", "upsample"), default="both", help="models to train"
     )
-    parser.add_argument("--save-every", type=int, default=500, help="save the EMA pipeline")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
-    return parser
+    g.add_argument("--base", type=Path, default=None, help="--stage upsample: a GLIDE folder")
 
 
-class _Stage:
-    """One model under training: its DDP wrapper, optimizer, EMA and scheduler."""
+class GLIDEStages(nn.Module):
+    """The models trained by one run: ``base`` and/or ``upsample`` (GLIDEUNetModel or None).
 
-    def __init__(
-        self, name: str, model: GLIDEUNetModel, scheduler: Any, args: argparse.Namespace, ctx: Any
-    ) -> None:
-        self.name = name
-        self.model = model.to(ctx.device).train()
-        self.scheduler = scheduler
-        self.ema = EMAModel(self.model, decay=args.ema_decay)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=args.lr)
-        self.runner: nn.Module = (
-            DistributedDataParallel(self.model) if ctx.distributed else self.model
-        )
-        self.alphas_cumprod = scheduler.alphas_cumprod.to(ctx.device)
+    ``forward`` runs each model present on its own inputs, so that one DDP wrapper sees both.
+    """
 
-    def step(
-        self,
-        x0: Tensor,
-        tokens: Tensor,
-        mask: Tensor,
-        generator: torch.Generator,
-        low_res: Tensor | None = None,
-    ) -> tuple[float, float]:
-        t = sample_timesteps(
-            x0.shape[0],
-            self.scheduler.config.num_train_timesteps,
-            generator=generator,
-            device=x0.device,
-        )
-        noise = torch.randn(x0.shape, generator=generator, device=x0.device)
-        x_t = self.scheduler.add_noise(x0, noise, t)
-        out = self.runner(x_t, t, tokens, mask, low_res).sample
-        loss, mse, vlb = hybrid_loss(out, x0, x_t, noise, t, self.alphas_cumprod)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[no-untyped-call]
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-        self.optimizer.step()
-        self.ema.update(self.model)
-        return float(mse), float(vlb)
+    def __init__(self, base: GLIDEUNetModel | None, upsample: GLIDEUNetModel | None) -> None:
+        super().__init__()
+        self.base = base
+        self.upsample = upsample
+
+    def forward(self, inputs: Mapping[str, tuple[Any, ...]]) -> dict[str, Tensor]:
+        """``{"base": (x_t, t, tokens, mask, None), "upsample": (..., low_res)}`` -> outputs."""
+        out: dict[str, Tensor] = {}
+        for name, args in inputs.items():
+            model = getattr(self, name)
+            out[name] = model(*args).sample
+        return out
 
 
-def _save(out: Path, tokenizer: GLIDETokenizer, stages: dict[str, _Stage]) -> None:
-    base, up = stages.get("base"), stages.get("upsample")
-    existing = out if (out / "model_index.json").is_file() else None
-    previous = GLIDEPipeline.from_pretrained(existing) if existing is not None else None
+def stages_loss(schedulers: Mapping[str, Any], pad_id: int, uncond_prob: float) -> Any:
+    """The ``TrainJob`` loss: the hybrid loss of each stage, summed, its terms logged.
 
-    def pick(stage: _Stage | None, fallback: Any) -> Any:
-        if stage is not None:
-            return stage.ema.shadow.to("cpu").eval()
-        return fallback
+    A batch is ``(high, low, tokens, mask)``; each caption is dropped (all padding) with
+    probability ``uncond_prob``; each stage draws its own t and noise.
+    """
 
-    unet = pick(base, previous.unet if previous is not None else None)
-    if unet is None:
-        raise SystemExit(f"{out}: no base model to save; train --stage base (or both) first")
-    pipe = GLIDEPipeline(
-        unet=unet,
-        scheduler=base.scheduler if base is not None else previous.scheduler,  # type: ignore[union-attr]
-        tokenizer=tokenizer,
-        upsample_unet=pick(up, previous.upsample_unet if previous is not None else None),
-        upsample_scheduler=(
-            up.scheduler
-            if up is not None
-            else (previous.upsample_scheduler if previous is not None else None)
-        ),
-    )
-    pipe.save_pretrained(out)
-    for stage in stages.values():
-        stage.ema.shadow.to(stage.model.device)
+    def loss(model: nn.Module, batch: Any, _scheduler: Any, generator: torch.Generator) -> Any:
+        high, low, tokens, mask = batch
+        device = high.device
+        drop = torch.rand(high.shape[0], generator=generator, device=generator.device) < uncond_prob
+        drop = drop.to(device)[:, None]
+        tokens = torch.where(drop, torch.full_like(tokens, pad_id), tokens)
+        mask = mask & ~drop
+        inputs: dict[str, tuple[Any, ...]] = {}
+        draws: dict[str, tuple[Tensor, Tensor, Tensor, Tensor]] = {}
+        for name, scheduler in schedulers.items():
+            x0 = low if name == "base" else high
+            t = sample_timesteps(
+                x0.shape[0],
+                int(scheduler.config.num_train_timesteps),
+                generator=generator,
+                device=device,
+            )
+            noise = torch.randn(x0.shape, generator=generator, device=generator.device).to(device)
+            x_t = scheduler.add_noise(x0, noise, t)
+            inputs[name] = (x_t, t, tokens, mask, None if name == "base" else low)
+            draws[name] = (x0, x_t, noise, t)
+        outputs = model(inputs)
+        terms: dict[str, Tensor] = {}
+        total = torch.zeros((), device=device)
+        for name, (x0, x_t, noise, t) in draws.items():
+            abar = schedulers[name].alphas_cumprod.to(device)
+            value, mse, vlb = hybrid_loss(outputs[name], x0, x_t, noise, t, abar)
+            total = total + value
+            terms[f"{name}_mse"], terms[f"{name}_vlb"] = mse, vlb
+        return {"loss": total, **terms}
+
+    return loss
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``diffusers-hub train glide``; returns the exit status."""
-    args = build_parser().parse_args(argv)
-    if args.steps < 1 or args.batch_size < 1 or args.num_images < args.batch_size:
-        raise SystemExit("--steps and --batch-size must be >= 1 and --num-images >= --batch-size")
+def _prepare(args: argparse.Namespace, ctx: DistributedContext) -> TrainJob:
+    """The ``train glide`` job: drawn shapes, the stage models, their schedulers, the pipeline."""
     if args.resolution % 8:
         raise SystemExit(f"--resolution must be a multiple of 8, got {args.resolution}")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    ctx = init_distributed(args.device)
-    try:
-        return _run(args, ctx)
-    finally:
-        shutdown_distributed(ctx)
-
-
-def _run(args: argparse.Namespace, ctx: Any) -> int:
-    device = ctx.device
-    high, low, captions = shapes_data(args.num_images, args.seed, args.resolution)
-    if args.release_vocab:
+    if (args.stage == "upsample") != (args.base is not None):
+        raise SystemExit("--base FOLDER goes with --stage upsample (and only with it)")
+    previous = GLIDEPipeline.from_pretrained(args.base) if args.base is not None else None
+    high, low, captions = shapes_data(args.num_images, args.data_seed, args.resolution)
+    if previous is not None:
+        tokenizer = previous.tokenizer
+        if previous.unet.config.sample_size != args.resolution:
+            raise SystemExit(
+                f"--base {args.base}: its base model is {previous.unet.config.sample_size} px, "
+                f"--resolution is {args.resolution}"
+            )
+    elif args.release_vocab:
         tokenizer = GLIDETokenizer.from_release()
         tokenizer.model_max_length = args.text_ctx
     else:
         tokenizer = caption_tokenizer(captions, args.vocab_size, args.text_ctx)
-    enc = tokenizer(captions)
-    tokens, mask = enc.input_ids, enc.attention_mask
-    empty = tokenizer([""])
-    torch.manual_seed(args.seed)
-    stages: dict[str, _Stage] = {}
+    enc = tokenizer(captions, max_length=args.text_ctx)
+    schedulers: dict[str, Any] = {}
     if args.stage in ("both", "base"):
-        model = GLIDEUNetModel(
-            base_config(args.resolution, tokenizer.vocab_size, args.text_ctx, args.width)
-        )
-        stages["base"] = _Stage("base", model, base_scheduler(), args, ctx)
+        schedulers["base"] = base_scheduler()
     if args.stage in ("both", "upsample"):
-        model = GLIDEUNetModel(
-            upsample_config(args.resolution, tokenizer.vocab_size, args.text_ctx, args.width)
+        schedulers["upsample"] = upsample_scheduler()
+    fields = {
+        "base": base_config(args.resolution, tokenizer.vocab_size, args.text_ctx, args.width),
+        "upsample": upsample_config(
+            args.resolution, tokenizer.vocab_size, args.text_ctx, args.width
+        ),
+    }
+
+    def build() -> GLIDEStages:
+        return GLIDEStages(
+            GLIDEUNetModel(fields["base"]) if "base" in schedulers else None,
+            GLIDEUNetModel(fields["upsample"]) if "upsample" in schedulers else None,
         )
-        stages["upsample"] = _Stage("upsample", model, upsample_scheduler(), args, ctx)
-    if ctx.is_main:
-        for stage in stages.values():
-            logger.info("%s: %d parameters", stage.name, stage.model.num_parameters())
-    generator = torch.Generator(device=device).manual_seed(args.seed * 1_000_003 + ctx.rank + 1)
-    picker = np.random.default_rng(args.seed * 7919 + ctx.rank)
-    log_file = args.out / "train_log.jsonl"
-    if ctx.is_main:
-        args.out.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    for step in range(1, args.steps + 1):
-        index = torch.from_numpy(picker.choice(len(captions), args.batch_size, replace=False))
-        drop = torch.from_numpy(picker.random(args.batch_size) < args.uncond_prob)
-        batch_tokens = torch.where(drop[:, None], empty.input_ids, tokens[index]).to(device)
-        batch_mask = torch.where(drop[:, None], empty.attention_mask, mask[index]).to(device)
-        record: dict[str, Any] = {"step": step}
-        for name, stage in stages.items():
-            if name == "base":
-                mse, vlb = stage.step(low[index].to(device), batch_tokens, batch_mask, generator)
-            else:
-                mse, vlb = stage.step(
-                    high[index].to(device),
-                    batch_tokens,
-                    batch_mask,
-                    generator,
-                    low[index].to(device),
-                )
-            values = mean_across_ranks(torch.tensor([mse, vlb], device=device), ctx).tolist()
-            record[f"{name}_mse"], record[f"{name}_vlb"] = values
-        record["seconds"] = round(time.perf_counter() - start, 1)
-        if ctx.is_main:
-            with log_file.open("a") as fh:
-                fh.write(json.dumps(record) + "\n")
-            if step % 50 == 0:
-                logger.info("%s", record)
-            if step % args.save_every == 0 or step == args.steps:
-                _save(args.out, tokenizer, stages)
-    return 0
+
+    def export(stages: nn.Module, _scheduler: Any) -> GLIDEPipeline:
+        assert isinstance(stages, GLIDEStages)
+        base = stages.base if stages.base is not None else previous.unet  # type: ignore[union-attr]
+        return GLIDEPipeline(
+            unet=base,
+            scheduler=schedulers.get("base") or previous.scheduler,  # type: ignore[union-attr]
+            tokenizer=tokenizer,
+            upsample_unet=stages.upsample,
+            upsample_scheduler=schedulers.get("upsample"),
+        )
+
+    return TrainJob(
+        model=build,
+        dataset=TensorDataset(high, low, enc.input_ids, enc.attention_mask),
+        scheduler=next(iter(schedulers.values())),
+        export=export,
+        loss=stages_loss(schedulers, tokenizer.pad_token_id, args.uncond_prob),
+        saved="GLIDEPipeline",
+    )
+
+
+COMMAND = TrainCommand(
+    "glide",
+    "Train a small GLIDE (base + upsampler) on drawn captioned shapes; save a GLIDEPipeline.",
+    _add_arguments,
+    _prepare,
+    defaults={
+        "steps": 3000,
+        "batch_size": 16,
+        "lr": 5e-4,
+        "ema_decay": 0.995,
+        "checkpoint_every": 250,
+        "log_every": 50,
+    },
+)
+
+#: The ``train glide`` parser and entry point (its ``diffusers_hub_trainers`` hook target).
+build_parser, main = COMMAND.build_parser, COMMAND.main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -47,8 +48,9 @@ def test_caption_tokenizer_ends_with_end_of_text() -> None:
 @pytest.mark.slow
 def test_train_command_writes_a_pipeline(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    args = ["--out", str(out), "--steps", "2", "--num-images", "8", "--batch-size", "4"]
-    assert main([*args, "--resolution", "8", "--width", "16", "--save-every", "1"]) == 0
+    common = ["--steps", "2", "--num-images", "8", "--batch-size", "4", "--log-every", "1"]
+    tiny = ["--resolution", "8", "--width", "16", "--no-progress", "--device", "cpu"]
+    assert main(["--out", str(out), *common, *tiny]) == 0
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2]
     assert {"base_mse", "base_vlb", "upsample_mse", "upsample_vlb"} <= set(log[-1])
@@ -58,3 +60,11 @@ def test_train_command_writes_a_pipeline(tmp_path: Path) -> None:
         "a red circle", num_inference_steps=2, upsample_num_inference_steps=2, output_type="np"
     ).images
     assert images.shape == (1, 16, 16, 3)
+    # an upsampler trained on its own for an existing base pipeline
+    again = tmp_path / "up"
+    assert (
+        main(["--out", str(again), "--stage", "upsample", "--base", str(out), *common, *tiny]) == 0
+    )
+    pipe2: Any = DiffusionPipeline.from_pretrained(again)
+    assert pipe2.tokenizer.vocab_size == pipe.tokenizer.vocab_size
+    torch.testing.assert_close(pipe2.unet.state_dict(), pipe.unet.state_dict())

@@ -159,6 +159,12 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
         "--stage", choices=("both", "base", "upsample"), default="both", help="models to train"
     )
     g.add_argument("--base", type=Path, default=None, help="--stage upsample: a GLIDE folder")
+    g.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="a GLIDE folder: start from its weights and tokenizer (continue or fine-tune)",
+    )
 
 
 class GLIDEStages(nn.Module):
@@ -226,15 +232,18 @@ def _prepare(args: argparse.Namespace, ctx: DistributedContext) -> TrainJob:
     """The ``train glide`` job: drawn shapes, the stage models, their schedulers, the pipeline."""
     if args.resolution % 8:
         raise SystemExit(f"--resolution must be a multiple of 8, got {args.resolution}")
-    if (args.stage == "upsample") != (args.base is not None):
-        raise SystemExit("--base FOLDER goes with --stage upsample (and only with it)")
-    previous = GLIDEPipeline.from_pretrained(args.base) if args.base is not None else None
+    if args.base is not None and (args.stage != "upsample" or args.init is not None):
+        raise SystemExit("--base FOLDER goes with --stage upsample, without --init")
+    if args.stage == "upsample" and args.base is None and args.init is None:
+        raise SystemExit("--stage upsample needs --base FOLDER (or --init FOLDER)")
+    source = args.init or args.base
+    previous = GLIDEPipeline.from_pretrained(source) if source is not None else None
     high, low, captions = shapes_data(args.num_images, args.data_seed, args.resolution)
     if previous is not None:
         tokenizer = previous.tokenizer
         if previous.unet.config.sample_size != args.resolution:
             raise SystemExit(
-                f"--base {args.base}: its base model is {previous.unet.config.sample_size} px, "
+                f"{source}: its base model is {previous.unet.config.sample_size} px, "
                 f"--resolution is {args.resolution}"
             )
     elif args.release_vocab:
@@ -255,21 +264,33 @@ def _prepare(args: argparse.Namespace, ctx: DistributedContext) -> TrainJob:
         ),
     }
 
+    def start(name: str) -> GLIDEUNetModel | None:
+        if name not in schedulers:
+            return None
+        found = getattr(previous, "unet" if name == "base" else "upsample_unet", None)
+        if args.init is not None and found is not None:
+            model = GLIDEUNetModel(found.config)
+            model.load_state_dict(found.state_dict())
+            return model
+        return GLIDEUNetModel(fields[name])
+
     def build() -> GLIDEStages:
-        return GLIDEStages(
-            GLIDEUNetModel(fields["base"]) if "base" in schedulers else None,
-            GLIDEUNetModel(fields["upsample"]) if "upsample" in schedulers else None,
-        )
+        return GLIDEStages(start("base"), start("upsample"))
 
     def export(stages: nn.Module, _scheduler: Any) -> GLIDEPipeline:
         assert isinstance(stages, GLIDEStages)
-        base = stages.base if stages.base is not None else previous.unet  # type: ignore[union-attr]
+        kept = getattr(previous, "upsample_unet", None)
+        upsample = stages.upsample if stages.upsample is not None else kept
         return GLIDEPipeline(
-            unet=base,
+            unet=stages.base if stages.base is not None else previous.unet,  # type: ignore[union-attr]
             scheduler=schedulers.get("base") or previous.scheduler,  # type: ignore[union-attr]
             tokenizer=tokenizer,
-            upsample_unet=stages.upsample,
-            upsample_scheduler=schedulers.get("upsample"),
+            upsample_unet=upsample,
+            upsample_scheduler=(
+                schedulers.get("upsample") or getattr(previous, "upsample_scheduler", None)
+                if upsample is not None
+                else None
+            ),
         )
 
     return TrainJob(

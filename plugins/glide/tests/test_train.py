@@ -68,3 +68,20 @@ def test_train_command_writes_a_pipeline(tmp_path: Path) -> None:
     pipe2: Any = DiffusionPipeline.from_pretrained(again)
     assert pipe2.tokenizer.vocab_size == pipe.tokenizer.vocab_size
     torch.testing.assert_close(pipe2.unet.state_dict(), pipe.unet.state_dict())
+
+
+@pytest.mark.slow
+def test_init_continues_from_a_folder_and_keeps_the_rest(tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    common = ["--steps", "1", "--num-images", "8", "--batch-size", "4", "--lr", "1e-2"]
+    tiny = ["--resolution", "8", "--width", "16", "--no-progress", "--device", "cpu"]
+    assert main(["--out", str(first), *common, *tiny]) == 0
+    assert (
+        main(["--out", str(second), "--stage", "base", "--init", str(first), *common, *tiny]) == 0
+    )
+    a: Any = DiffusionPipeline.from_pretrained(first)
+    b: Any = DiffusionPipeline.from_pretrained(second)
+    moved = (b.unet.out[2].weight - a.unet.out[2].weight).abs().max()
+    assert 0 < moved < 1  # started from the first run's weights and took a step
+    torch.testing.assert_close(b.upsample_unet.state_dict(), a.upsample_unet.state_dict())
+    assert b.tokenizer.encode("a red circle") == a.tokenizer.encode("a red circle")

@@ -126,7 +126,9 @@ def hybrid_loss(
 
     Args:
         model_output: (B, 2C, H, W) noise prediction then variance values.
-        x0, x_t, noise: (B, C, H, W) the clean sample, its noised version and the noise drawn.
+        x0: (B, C, H, W) the clean sample.
+        x_t: (B, C, H, W) its noised version.
+        noise: (B, C, H, W) the noise drawn.
         t: (B,) timesteps.
         alphas_cumprod: (T,) $\\bar\\alpha$ of the training schedule.
 

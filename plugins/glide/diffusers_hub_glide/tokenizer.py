@@ -109,7 +109,8 @@ class GLIDETokenizer:
         >>> tok.encode("an oil painting of a corgi")
         [272, 3056, 12036, 286, 257, 1162, 12397]
         >>> enc = tok(["a corgi"], return_tensors=None)
-        >>> enc.input_ids[0][:3], enc.attention_mask[0][:3]
+        >>> ids, mask = enc.input_ids[0], enc.attention_mask[0]
+        >>> ids[:3], mask[:3]
         ([64, 1162, 12397], [True, True, True])
     """
 

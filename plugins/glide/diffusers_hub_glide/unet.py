@@ -201,7 +201,8 @@ class ResBlock(nn.Module):
         dropout: dropout before the last conv.
         use_scale_shift_norm: AdaGN (else the embedding is added).
         groups: GroupNorm groups.
-        up, down: resample inside the block.
+        up: upsample (nearest, 2x) inside the block.
+        down: downsample (average pooling, 2x) inside the block.
 
     References:
         Dhariwal & Nichol 2021, arXiv:2105.05233, section 3 (AdaGN, BigGAN residual resampling).

@@ -59,7 +59,7 @@ def test_cli_generates_from_the_demo(tmp_path: Path) -> None:
 def test_seed_example_runs_on_the_demo(tmp_path: Path) -> None:
     out = tmp_path / "seed.png"
     result = subprocess.run(
-        [sys.executable, str(SEED_EXAMPLE), str(DEMO_FOLDER), str(out), "a blue square"],
+        [sys.executable, str(SEED_EXAMPLE), str(DEMO_FOLDER), str(out), "a blue square", "10"],
         capture_output=True,
         text=True,
         timeout=600,

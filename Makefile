@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # The CPU build of torch is installed first when torch is missing, so that a plain "torch"
 # requirement never pulls a multi-GB CUDA build. Override TORCH to pick another build.
 TORCH ?= torch==2.13.0
-PLUGINS := -e plugins/ddpm -e plugins/ddim -e plugins/latent-diffusion -e plugins/bddm
+PLUGINS := -e plugins/ddpm -e plugins/ddim -e plugins/latent-diffusion -e plugins/bddm -e plugins/glide
 CONTRIB := -e contrib/pndm -e contrib/deis -e contrib/dpm-solver
 PIP := $(PY) -m pip install --disable-pip-version-check -q
 

@@ -117,3 +117,52 @@ def test_plugins_new_works_from_the_installed_wheel(ddim_venv: Venv, tmp_path: P
     assert (project / "diffusers_hub_my_euler" / "scheduler.py").is_file()
     checked = ddim_venv.run(["diffusers-hub", "plugins", "validate", str(project)])
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+GLIDE_CHECKS = r"""
+import json
+from diffusers_hub import registry
+pipe = registry.pipeline("glide")
+tok = registry.processor("GLIDETokenizer").from_release()
+out = {
+    "pipeline": [pipe.__module__, pipe.__name__],
+    "ids": tok.encode("an oil painting of a corgi"),
+    "demo": registry.demo_checkpoint("glide"),
+    "dists": sorted(d.name for d in registry.plugin_distributions()),
+}
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def glide_venv(tmp_path_factory: pytest.TempPathFactory, core_wheel: Path) -> Venv:
+    from .venv_tools import link_distributions, requirement_closure
+
+    first_party = [f"diffusers-hub-{p}" for p in ("ddpm", "ddim", "latent-diffusion")]
+    closure = requirement_closure(["diffusers-hub-glide"], exclude=["diffusers-hub", *first_party])
+    deps = link_distributions(
+        [*requirement_closure(["diffusers-hub"]), *closure], tmp_path_factory.mktemp("deps")
+    )
+    wheelhouse = tmp_path_factory.mktemp("wheelhouse")
+    shutil.copy2(core_wheel, wheelhouse)
+    scratch = tmp_path_factory.mktemp("plugin-src")
+    for plugin in ("ddpm", "ddim", "latent-diffusion", "glide"):
+        build_wheel(REPO / "plugins" / plugin, wheelhouse, scratch)
+    venv = make_venv(tmp_path_factory.mktemp("venv") / "venv", deps)
+    log = venv.pip_install(wheelhouse, "diffusers-hub[glide]")
+    assert "Successfully installed" in log
+    return venv
+
+
+def test_glide_from_the_wheels(glide_venv: Venv) -> None:
+    out = json.loads(glide_venv.python_code(GLIDE_CHECKS).stdout.strip().splitlines()[-1])
+    assert out["pipeline"] == ["diffusers_hub_glide.pipeline", "GLIDEPipeline"]
+    assert out["ids"] == [272, 3056, 12036, 286, 257, 1162, 12397]  # the vocabulary is shipped
+    assert out["demo"].startswith(str(glide_venv.site_packages))
+    assert "diffusers-hub-glide" in out["dists"]
+    listing = glide_venv.run(["diffusers-hub", "plugins", "list"]).stdout
+    assert ["pipeline", "glide", "GLIDEPipeline", "diffusers-hub-glide"] in [
+        line.split()[:4] for line in listing.splitlines()
+    ]
+    info = glide_venv.run(["diffusers-hub", "plugins", "info", "glide"], check=False)
+    assert info.returncode == 0 and "diffusers-hub[glide]" not in info.stderr

@@ -1,0 +1,1 @@
+"""diffusers-hub plugin: glide (GLIDE text-to-image with classifier-free guidance)."""

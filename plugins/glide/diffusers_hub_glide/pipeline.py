@@ -1,0 +1,214 @@
+"""GLIDEPipeline: text-to-image with classifier-free guidance, then a text-conditional upsampler.
+
+Stage 1 (base, 64 px in the release): ancestral sampling with learned-range variance over a
+respaced schedule (``"100"``); each step runs the UNet once on the doubled batch
+[conditional, unconditional] and guides the noise channels only. Stage 2 (``upsample=True``):
+the quantised base image, bilinearly resized inside the upsampler, conditions a DDIM (eta 0) run
+over ``"fast27"`` from noise scaled by ``upsample_temp`` (0.997), without guidance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import torch
+from diffusers_hub_latent_diffusion.pipeline_text2img import step_options
+from torch import Tensor
+
+from diffusers_hub.noise import randn_tensor
+from diffusers_hub.pipeline import (
+    DiffusionPipeline,
+    ImagePipelineOutput,
+    OutputType,
+    tensor_to_images,
+)
+from diffusers_hub.scheduling import SchedulerMixin
+from diffusers_hub_glide.respace import guided_model_output, respaced_timesteps
+from diffusers_hub_glide.tokenizer import GLIDETokenizer
+from diffusers_hub_glide.unet import GLIDEUNetModel, TextEncoding
+
+__all__ = ["GLIDEPipeline", "quantize"]
+
+Generator = torch.Generator | list[torch.Generator] | None
+
+
+def quantize(images: Tensor) -> Tensor:
+    """Round (B, C, H, W) images in [-1, 1] to the 256 levels of an 8-bit image, as the release
+    does before upsampling."""
+    return ((images.clamp(-1, 1) + 1) * 127.5).round() / 127.5 - 1
+
+
+class GLIDEPipeline(DiffusionPipeline):
+    """GLIDE: a guided text-conditional base model and an optional text-conditional upsampler.
+
+    Components: ``unet`` (:class:`GLIDEUNetModel`, base), ``scheduler`` (DDPMScheduler with
+    ``variance_type="learned_range"``, ``squaredcos_cap_v2``), ``tokenizer``
+    (:class:`GLIDETokenizer`), and optionally ``upsample_unet`` (a :class:`GLIDEUNetModel` with
+    ``in_channels=6``) and ``upsample_scheduler`` (DDIMScheduler, ``linear``).
+
+    Example:
+        >>> from diffusers_hub import DiffusionPipeline
+        >>> pipe = DiffusionPipeline.from_pretrained("./glide")  # doctest: +SKIP
+        >>> image = pipe("an oil painting of a corgi", guidance_scale=3.0).images[0]  # doctest: +SKIP
+
+    References:
+        Nichol et al. 2021, "GLIDE: Towards Photorealistic Image Generation and Editing with
+        Text-Guided Diffusion Models", arXiv:2112.10741.
+    """
+
+    optional_components: ClassVar[tuple[str, ...]] = ("upsample_unet", "upsample_scheduler")
+
+    unet: GLIDEUNetModel
+    scheduler: SchedulerMixin
+    tokenizer: GLIDETokenizer
+    upsample_unet: GLIDEUNetModel | None
+    upsample_scheduler: SchedulerMixin | None
+
+    def __init__(
+        self,
+        unet: GLIDEUNetModel,
+        scheduler: SchedulerMixin,
+        tokenizer: GLIDETokenizer,
+        upsample_unet: GLIDEUNetModel | None = None,
+        upsample_scheduler: SchedulerMixin | None = None,
+    ) -> None:
+        if (upsample_unet is None) != (upsample_scheduler is None):
+            raise ValueError("pass both upsample_unet and upsample_scheduler, or neither")
+        super().__init__(
+            unet=unet,
+            scheduler=scheduler,
+            tokenizer=tokenizer,
+            upsample_unet=upsample_unet,
+            upsample_scheduler=upsample_scheduler,
+        )
+
+    def encode_prompts(self, unet: GLIDEUNetModel, texts: Sequence[str]) -> TextEncoding:
+        """Tokenise ``texts`` to ``unet``'s ``text_ctx`` and run its text transformer once."""
+        enc = self.tokenizer(list(texts), max_length=unet.config.text_ctx)
+        return unet.encode_text(enc.input_ids.to(unet.device), enc.attention_mask.to(unet.device))
+
+    @staticmethod
+    def _model_output_for(scheduler: SchedulerMixin, output: Tensor, channels: int) -> Tensor:
+        """All channels for a learned-variance scheduler, else only the noise channels."""
+        variance = str(getattr(scheduler.config, "variance_type", ""))
+        return output if variance.startswith("learned") else output[:, :channels]
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompt: str | list[str],
+        num_inference_steps: int | str = 100,
+        guidance_scale: float = 3.0,
+        upsample: bool | None = None,
+        upsample_num_inference_steps: int | str = "fast27",
+        upsample_temp: float = 0.997,
+        generator: Generator = None,
+        num_images_per_prompt: int = 1,
+        output_type: OutputType = "pil",
+        return_dict: bool = True,
+        callback: Callable[[int, int, Tensor], None] | None = None,
+        callback_steps: int = 1,
+    ) -> ImagePipelineOutput | tuple[Any]:
+        """Generate images for ``prompt``.
+
+        Args:
+            prompt: a prompt or a list of prompts.
+            num_inference_steps: base respacing: an int n (n steps strided over the T training
+                steps), or a release spec ``"100"``, ``"27,10"``, ``"fast27"``, ``"ddim50"``.
+            guidance_scale: classifier-free guidance s on the noise channels (3.0 in the
+                release); 1.0 runs the conditional model alone.
+            upsample: run the upsampler (default: whenever the pipeline has one).
+            upsample_num_inference_steps: the upsampler's respacing (``"fast27"``).
+            upsample_temp: scale of the upsampler's initial noise (0.997).
+            generator: a ``torch.Generator`` (or one per image) for all noise drawn.
+            num_images_per_prompt: images per prompt.
+            output_type: ``"pil"``, ``"np"`` ((B, H, W, 3) in [0, 1]) or ``"pt"``.
+            return_dict: an :class:`ImagePipelineOutput` (else a 1-tuple).
+            callback: ``callback(step_index, timestep, sample)``; the index runs on through the
+                upsampler's steps.
+            callback_steps: call ``callback`` every this many steps.
+
+        Returns:
+            :class:`ImagePipelineOutput`: (B, 64, 64) base images, or the upsampled ones.
+        """
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        if not prompts or not all(isinstance(p, str) for p in prompts):
+            raise ValueError(
+                f"prompt must be a string or a non-empty list of strings, got {prompt!r}"
+            )
+        if num_images_per_prompt < 1:
+            raise ValueError(f"num_images_per_prompt must be >= 1, got {num_images_per_prompt}")
+        if callback_steps < 1:
+            raise ValueError(f"callback_steps must be >= 1, got {callback_steps}")
+        if upsample is None:
+            upsample = self.upsample_unet is not None
+        if upsample and (self.upsample_unet is None or self.upsample_scheduler is None):
+            raise ValueError(
+                "upsample=True needs the upsample_unet and upsample_scheduler components; this "
+                "pipeline has none (convert with --upsample, or pass upsample=False)"
+            )
+        texts = [p for p in prompts for _ in range(num_images_per_prompt)]
+        batch = len(texts)
+        if isinstance(generator, list) and len(generator) != batch:
+            raise ValueError(
+                f"got {len(generator)} generators for {batch} images; pass one per image "
+                "(len(prompt) * num_images_per_prompt) or a single generator"
+            )
+        step_index = 0
+
+        def report(t: Tensor, x: Tensor) -> None:
+            nonlocal step_index
+            if callback is not None and step_index % callback_steps == 0:
+                callback(step_index, int(t), x)
+            step_index += 1
+
+        # Stage 1: the guided base model.
+        unet, scheduler = self.unet, self.scheduler
+        device, dtype = unet.device, unet.dtype
+        channels = unet.config.out_channels // 2
+        guided = guidance_scale != 1.0
+        text = self.encode_prompts(unet, texts + [""] * batch if guided else texts)
+        size = unet.config.sample_size
+        x = randn_tensor(
+            (batch, channels, size, size), generator=generator, device=device, dtype=dtype
+        )
+        x = x * scheduler.init_noise_sigma
+        total = scheduler.config.num_train_timesteps
+        scheduler.set_timesteps(
+            timesteps=respaced_timesteps(total, num_inference_steps), device=device
+        )
+        options = step_options(scheduler, generator=generator)
+        for t in self.progress_bar(scheduler.timesteps):
+            model_in = torch.cat([x, x]) if guided else x
+            out = unet(model_in, t, text=text).sample
+            if guided:
+                out = guided_model_output(out, guidance_scale, channels)
+            x = scheduler.step(self._model_output_for(scheduler, out, channels), t, x, **options)[0]
+            report(t, x)
+
+        # Stage 2: the upsampler, conditioned on the quantised base image and the prompt.
+        if upsample:
+            up, up_scheduler = self.upsample_unet, self.upsample_scheduler
+            assert up is not None and up_scheduler is not None
+            low_res = quantize(x).to(up.device, up.dtype)
+            up_text = self.encode_prompts(up, texts)
+            size = up.config.sample_size
+            shape = (batch, channels, size, size)
+            x = randn_tensor(shape, generator=generator, device=up.device, dtype=up.dtype)
+            x = x * up_scheduler.init_noise_sigma * upsample_temp
+            total = up_scheduler.config.num_train_timesteps
+            up_scheduler.set_timesteps(
+                timesteps=respaced_timesteps(total, upsample_num_inference_steps), device=up.device
+            )
+            options = step_options(
+                up_scheduler, eta=0.0, use_clipped_model_output=True, generator=generator
+            )
+            for t in self.progress_bar(up_scheduler.timesteps):
+                out = up(x, t, text=up_text, low_res=low_res).sample
+                out = self._model_output_for(up_scheduler, out, channels)
+                x = up_scheduler.step(out, t, x, **options)[0]
+                report(t, x)
+
+        images = tensor_to_images(x, output_type)
+        return ImagePipelineOutput(images) if return_dict else (images,)

@@ -1,0 +1,72 @@
+"""The embedded demo: a tiny 32 -> 64 px GLIDE trained here on the drawn captioned shapes.
+
+The measurement lives in ``plugins/glide/scripts/evaluate_demo.py`` (50 held-out prompts, the
+pixel-statistics checker of the latent-diffusion plugin's ``shapes.py``); see
+docs/plugins/glide.md for the figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from diffusers_hub_glide.hooks import DEMO_FOLDER
+
+SEED_EXAMPLE = Path(__file__).resolve().parents[3] / "docs" / "examples" / "seed_glide.py"
+
+
+def test_demo_folder_is_a_small_diffusers_format_pipeline() -> None:
+    index = json.loads((DEMO_FOLDER / "model_index.json").read_text())
+    assert index["_class_name"] == "GLIDEPipeline"
+    assert index["unet"] == index["upsample_unet"] == ["glide", "GLIDEUNetModel"]
+    assert index["tokenizer"] == ["glide", "GLIDETokenizer"]
+    assert index["scheduler"] == ["diffusers", "DDPMScheduler"]
+    assert index["upsample_scheduler"] == ["diffusers", "DDIMScheduler"]
+    total = sum(f.stat().st_size for f in DEMO_FOLDER.rglob("*") if f.is_file())
+    assert total < 6 * 2**20
+    unet = json.loads((DEMO_FOLDER / "unet" / "config.json").read_text())
+    up = json.loads((DEMO_FOLDER / "upsample_unet" / "config.json").read_text())
+    assert (unet["sample_size"], up["sample_size"], up["in_channels"]) == (32, 64, 6)
+
+
+def test_registry_points_at_the_demo() -> None:
+    from diffusers_hub import registry
+
+    assert Path(registry.demo_checkpoint("glide")) == DEMO_FOLDER
+    assert Path(registry.demo_checkpoint("GLIDEPipeline")) == DEMO_FOLDER
+
+
+@pytest.mark.slow
+def test_cli_generates_from_the_demo(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from diffusers_hub.cli import main
+
+    out = tmp_path / "red.png"
+    status = main(
+        ["generate", "glide", "--prompt", "a red circle", "--steps", "10", "--out", str(out)]
+    )
+    assert status == 0
+    with Image.open(out) as image:
+        assert image.size == (64, 64) and image.mode == "RGB"
+
+
+@pytest.mark.slow
+def test_seed_example_runs_on_the_demo(tmp_path: Path) -> None:
+    out = tmp_path / "seed.png"
+    result = subprocess.run(
+        [sys.executable, str(SEED_EXAMPLE), str(DEMO_FOLDER), str(out), "a blue square", "10"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    from PIL import Image
+
+    with Image.open(out) as image:
+        assert image.size == (64, 64)

@@ -1,0 +1,96 @@
+"""GLIDEPipeline: the pipeline contract, both stages, one doubled UNet call per guided step."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import pytest
+import torch
+from diffusers_hub_glide.pipeline import GLIDEPipeline, quantize
+from diffusers_hub_glide.train import base_scheduler, caption_tokenizer, upsample_scheduler
+from diffusers_hub_glide.unet import GLIDEUNetModel
+
+from diffusers_hub.testing import PipelineContract
+
+PROMPTS = ["a red circle", "a small blue square on the left", "a green triangle"]
+
+
+def make_pipeline(upsample: bool = True) -> GLIDEPipeline:
+    tokenizer = caption_tokenizer(PROMPTS, vocab_size=40, text_ctx=6)
+    fields = {
+        "model_channels": 32,
+        "channel_mult": (1, 2),
+        "num_res_blocks": 1,
+        "attention_resolutions": (4,),
+        "num_head_channels": 16,
+        "dropout": 0.0,
+        "text_ctx": 6,
+        "xf_width": 32,
+        "xf_layers": 1,
+        "xf_heads": 2,
+        "vocab_size": tokenizer.vocab_size,
+    }
+    torch.manual_seed(0)
+    base = GLIDEUNetModel(sample_size=8, **fields).eval()
+    up = GLIDEUNetModel(sample_size=16, in_channels=6, **fields).eval() if upsample else None
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for model in (base, up):
+            for p in model.parameters() if model is not None else ():
+                p.add_(torch.randn(p.shape, generator=gen) * 0.02)
+    return GLIDEPipeline(
+        unet=base,
+        scheduler=base_scheduler(),
+        tokenizer=tokenizer,
+        upsample_unet=up,
+        upsample_scheduler=upsample_scheduler() if upsample else None,
+    )
+
+
+class TestGLIDEPipeline(PipelineContract):
+    """The contract on the base stage (the upsampler is covered below and by the converter)."""
+
+    call_kwargs: ClassVar[dict[str, Any]] = {"prompt": "a red circle", "num_inference_steps": 2}
+
+    def make_pipeline(self) -> GLIDEPipeline:
+        return make_pipeline(upsample=False)
+
+
+def test_stages_sizes_and_guided_batches() -> None:
+    pipe = make_pipeline()
+    pipe.set_progress_bar_config(disable=True)
+    calls: list[tuple[str, int]] = []
+    for name in ("unet", "upsample_unet"):
+        model = getattr(pipe, name)
+        original = model.forward
+
+        def spy(*args: Any, _name: str = name, _f: Any = original, **kw: Any) -> Any:
+            calls.append((_name, args[0].shape[0]))
+            return _f(*args, **kw)
+
+        model.forward = spy
+    gen = torch.Generator().manual_seed(0)
+    out = pipe(
+        PROMPTS[:2],
+        num_inference_steps=3,
+        upsample_num_inference_steps="4",
+        generator=gen,
+        output_type="np",
+    )
+    assert out.images.shape == (2, 16, 16, 3)
+    assert calls == [("unet", 4)] * 3 + [("upsample_unet", 2)] * 4
+    calls.clear()
+    small = pipe(
+        PROMPTS[:2], num_inference_steps=2, guidance_scale=1.0, upsample=False, output_type="pt"
+    ).images
+    assert small.shape == (2, 3, 8, 8) and calls == [("unet", 2)] * 2
+
+
+def test_upsample_needs_the_components_and_quantize_rounds() -> None:
+    pipe = make_pipeline(upsample=False)
+    with pytest.raises(ValueError, match="upsample_unet"):
+        pipe("a red circle", num_inference_steps=1, upsample=True)
+    assert pipe("a red circle", num_inference_steps=1, output_type="np").images.shape[1] == 8
+    levels = quantize(torch.linspace(-1.2, 1.2, 101))
+    assert levels.min() == -1 and levels.max() == 1
+    assert torch.allclose((levels + 1) * 127.5, ((levels + 1) * 127.5).round(), atol=1e-4)

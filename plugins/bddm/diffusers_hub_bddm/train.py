@@ -38,6 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--items", type=int, default=20000, help="distinct training notes")
     g.add_argument("--segment", type=int, default=4096, help="samples per training clip")
     g.add_argument("--data-seed", type=int, default=0, help="seed of the notes")
+    g.add_argument(
+        "--f0-range",
+        type=float,
+        nargs=2,
+        default=None,
+        metavar=("LOW", "HIGH"),
+        help="fundamentals in Hz, drawn log-uniformly (default 110 880)",
+    )
 
     g = p.add_argument_group("model")
     g.add_argument("--num-res-layers", type=int, default=12)
@@ -100,14 +108,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     from diffusers_hub.training import TrainingConfig, train
-    from diffusers_hub_bddm.data import ToneDataset
+    from diffusers_hub_bddm.data import F0_RANGE, ToneDataset
     from diffusers_hub_bddm.diffwave import DiffWave
     from diffusers_hub_bddm.mel import MelSpectrogram
     from diffusers_hub_bddm.pipeline import BDDMPipeline
     from diffusers_hub_bddm.scheduler import BDDMScheduler
 
     mel = MelSpectrogram()
-    dataset = ToneDataset(args.items, args.segment, seed=args.data_seed, mel=mel)
+    f0_range = F0_RANGE if args.f0_range is None else (args.f0_range[0], args.f0_range[1])
+    dataset = ToneDataset(args.items, args.segment, seed=args.data_seed, f0_range=f0_range, mel=mel)
     model_config: dict[str, Any] = {
         "num_res_layers": args.num_res_layers,
         "res_channels": args.res_channels,

@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--res-channels", type=int, default=32)
     g.add_argument("--dilation-cycle", type=int, default=6)
     g.add_argument("--embed-dim", type=int, default=128, help="step embedding MLP width")
+    g.add_argument(
+        "--mel-offset", type=float, default=0.0, help="the mel enters as (mel - offset) * scale"
+    )
+    g.add_argument("--mel-scale", type=float, default=1.0, help="see --mel-offset")
 
     g = p.add_argument_group("noise schedule")
     g.add_argument("--num-train-timesteps", type=int, default=200)
@@ -126,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         "diffusion_step_embed_dim_mid": 4 * args.embed_dim,
         "diffusion_step_embed_dim_out": 4 * args.embed_dim,
         "n_mels": mel.config.n_mels,
+        "mel_offset": args.mel_offset,
+        "mel_scale": args.mel_scale,
     }
     DiffWave.config_class.model_validate(model_config)  # fail before the run starts
     scheduler = BDDMScheduler(

@@ -1,4 +1,5 @@
-"""pluggy hook implementations of the BDDM plugin: its train, convert and ``bddm`` commands.
+"""pluggy hook implementations of the BDDM plugin: its train, convert and ``bddm`` commands, and
+the demo weights.
 
 Import-light on purpose: no torch, no plugin modules; the paths are computed from this file.
 """
@@ -6,11 +7,27 @@ Import-light on purpose: no torch, no plugin modules; the paths are computed fro
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from diffusers_hub.hookspecs import hookimpl
 
-__all__ = ["diffusers_hub_add_commands", "diffusers_hub_converters", "diffusers_hub_trainers"]
+__all__ = [
+    "DEMO_FOLDER",
+    "diffusers_hub_add_commands",
+    "diffusers_hub_converters",
+    "diffusers_hub_demo_checkpoints",
+    "diffusers_hub_trainers",
+]
+
+#: The demo pipeline shipped in the package (see docs/plugins/bddm.md, "Demo weights").
+DEMO_FOLDER = Path(__file__).resolve().parent / "demo"
+
+
+@hookimpl
+def diffusers_hub_demo_checkpoints() -> dict[str, str]:
+    """``diffusers-hub generate bddm`` without ``--model`` runs the shipped demo vocoder."""
+    return {"bddm": str(DEMO_FOLDER)}
 
 
 @hookimpl

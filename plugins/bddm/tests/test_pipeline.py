@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from diffusers_hub_bddm.diffwave import DiffWave
+from diffusers_hub_bddm.hooks import DEMO_FOLDER
 from diffusers_hub_bddm.mel import MelSpectrogram
 from diffusers_hub_bddm.pipeline import BDDMPipeline
 from diffusers_hub_bddm.scheduler import LJSPEECH_12_STEPS, BDDMScheduler
@@ -160,3 +161,17 @@ def test_generate_mel_and_wav(small_pipeline: BDDMPipeline, tmp_path: Path) -> N
     assert (
         cli_main([*args, "--wav", str(tmp_path / "bad.wav"), "--out", str(tmp_path / "c.wav")]) != 0
     )
+
+
+def test_generate_runs_the_shipped_demo(tmp_path: Path) -> None:
+    from scipy.io import wavfile
+
+    from diffusers_hub.cli import main as cli_main
+
+    out = tmp_path / "phrase.wav"
+    assert cli_main(["generate", "bddm", "--steps", "2", "--out", str(out)]) == 0
+    rate, data = wavfile.read(out)
+    assert rate == 22050 and data.dtype == np.float32
+    assert data.shape[0] > 22050 and 0 < float(np.abs(data).max()) <= 1.0
+    demo = DiffusionPipeline.from_pretrained(DEMO_FOLDER)
+    assert isinstance(demo, BDDMPipeline) and demo.schedule_net is not None

@@ -392,6 +392,53 @@ def _write_audio(audios: Any, out: Path, rate: int) -> list[Path]:
     return paths
 
 
+def read_wav(path: str | Path) -> tuple[int, Any]:
+    """(sampling rate, (L,) float32 mono samples in [-1, 1]) of a WAV file (``scipy.io.wavfile``).
+
+    Integer PCM is scaled by its full range; several channels are averaged.
+
+    Raises:
+        DiffusersHubError: the file is missing or not a readable WAV file.
+    """
+    import numpy as np
+    from scipy.io import wavfile
+
+    try:
+        rate, data = wavfile.read(path)
+    except (OSError, ValueError) as exc:
+        raise DiffusersHubError(f"{path}: cannot be read as a WAV file ({exc})") from None
+    if np.issubdtype(data.dtype, np.integer):
+        info = np.iinfo(data.dtype)
+        data = (data.astype(np.float64) - (info.max + info.min + 1) / 2) / (
+            (info.max + 1 - info.min) / 2
+        )
+    data = np.asarray(data, dtype=np.float32)
+    if data.ndim == 2:
+        data = data.mean(axis=1)
+    return int(rate), data
+
+
+def _input_options(args: argparse.Namespace) -> dict[str, tuple[Any, str]]:
+    """The pipeline inputs read from ``--mel`` (a .npy array) and ``--wav`` (a WAV file)."""
+    import numpy as np
+
+    options: dict[str, tuple[Any, str]] = {}
+    if getattr(args, "mel", None) is not None:
+        try:
+            mel = np.load(args.mel, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise DiffusersHubError(
+                f"--mel {args.mel}: cannot be read as a .npy array ({exc}); save the "
+                "spectrogram with numpy.save"
+            ) from None
+        options["mel_spectrogram"] = (mel, "--mel")
+    if getattr(args, "wav", None) is not None:
+        rate, samples = read_wav(args.wav)
+        options["audio"] = (samples, "--wav")
+        options["audio_sampling_rate"] = (rate, "--wav")
+    return options
+
+
 def _call_options(pipe: Any, args: argparse.Namespace, generator: Any) -> dict[str, Any]:
     import inspect
 
@@ -408,6 +455,7 @@ def _call_options(pipe: Any, args: argparse.Namespace, generator: Any) -> dict[s
     # Text pipelines name the batch "images per prompt".
     batch_key = "num_images_per_prompt" if "num_images_per_prompt" in params else "batch_size"
     wanted[batch_key] = (batch, "--batch-size")
+    wanted.update(_input_options(args))
     for key, (value, flag) in wanted.items():
         if value is None:
             continue
@@ -649,6 +697,9 @@ def build_parser(*, plugin_commands: bool = True) -> argparse.ArgumentParser:
         "--batch-size", type=_positive_int, default=1, help="how many samples (default 1)"
     )
     gen.add_argument("--out", help="output file (default: PIPELINE.png, or PIPELINE.wav for audio)")
+    source = gen.add_mutually_exclusive_group()
+    source.add_argument("--mel", help="a .npy mel spectrogram to vocode (vocoder pipelines)")
+    source.add_argument("--wav", help="a WAV file to analyse and resynthesise (vocoders)")
     gen.add_argument("--device", type=_device, help="torch device, e.g. cpu or cuda")
     gen.set_defaults(func=_cmd_generate)
 

@@ -2,7 +2,8 @@
 
 BDDM saves its score network with ``torch.save({"config": Namespace, "model_state_dict": ...})``;
 the DiffWave layers are weight-normalised (``weight_g``, ``weight_v``) and, once the schedule
-network was trained, ``schedule_net.*`` entries sit beside them. A searched noise schedule is a
+network was trained (``DiffWave_GALR.pkl``), its ``schedule_net.*`` entries sit beside them; they
+become the pipeline's ``schedule_net/`` (:class:`~diffusers_hub_bddm.schedule_net.BDDMScheduleNetwork`). A searched noise schedule is a
 tuple ``(ts, sqrt_alpha_bar, betas, sigmas)`` saved with ``torch.save`` in a ``*.ns`` file. Both
 are read with ``torch.load(weights_only=True)``: only tensors, plain containers and the
 ``argparse`` namespace of hyper-parameters are unpickled.
@@ -35,6 +36,7 @@ from diffusers_hub_bddm.diffwave import DiffWave, DiffWaveConfig
 __all__ = [
     "build_parser",
     "convert_bddm_state_dict",
+    "convert_schedule_net_state_dict",
     "fold_weight_norm",
     "load_bddm_checkpoint",
     "load_noise_schedule",
@@ -42,6 +44,9 @@ __all__ = [
 ]
 
 _BLOCK = "residual_layer.residual_blocks"
+_SCHEDULE_NET = "schedule_net."
+_GALR_BLOCK_INDEX = re.compile(r"^ratio_nn\.blocks\.(\d+)\.")
+_POSITIONS = "global_rnn.pos_enc.pe"
 _BLOCK_INDEX = re.compile(rf"^{re.escape(_BLOCK)}\.(\d+)\.")
 _UPSAMPLE_INDEX = re.compile(rf"^{re.escape(_BLOCK)}\.\d+\.upsample_conv2d\.(\d+)\.")
 #: Weight-norm parameters as newer torch (``nn.utils.parametrizations.weight_norm``) names them.
@@ -121,8 +126,9 @@ def _head(items: Sequence[str], limit: int = 8) -> str:
 
 def _score_network_state(
     state: Mapping[str, Any], source: str
-) -> tuple[dict[str, Tensor], list[str]]:
-    """The score network's tensors (new-style weight-norm names renamed) and the skipped keys."""
+) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """The score network's tensors (new-style weight-norm names renamed) and the schedule
+    network's (``schedule_net.`` stripped)."""
     if "model_state_dict" in state:
         inner = state["model_state_dict"]
         if not isinstance(inner, Mapping):
@@ -131,14 +137,14 @@ def _score_network_state(
             )
         state = inner
     tensors: dict[str, Tensor] = {}
-    skipped: list[str] = []
+    schedule_net: dict[str, Tensor] = {}
     not_tensors: list[str] = []
     for key, value in state.items():
-        if key.startswith("schedule_net."):
-            skipped.append(key)  # BDDM's schedule network: not needed for sampling
-            continue
         if not isinstance(value, Tensor):
             not_tensors.append(f"{key} ({type(value).__name__})")
+            continue
+        if key.startswith(_SCHEDULE_NET):
+            schedule_net[key[len(_SCHEDULE_NET) :]] = value
             continue
         for new_style, old_style in _PARAMETRIZED.items():
             if key.endswith(new_style):
@@ -146,7 +152,7 @@ def _score_network_state(
         tensors[key] = value
     if not_tensors:
         raise WeightsError(f"{source}: entries that are not tensors: {_head(not_tensors)}")
-    return tensors, skipped
+    return tensors, schedule_net
 
 
 def _infer_config(state: Mapping[str, Tensor], dilation_cycle: int, source: str) -> DiffWaveConfig:
@@ -189,7 +195,7 @@ def convert_bddm_state_dict(
 
     Every ``weight_g`` / ``weight_v`` pair is folded into a plain ``weight`` (see
     :func:`fold_weight_norm`), keys are renamed to this package's names, ``schedule_net.*``
-    entries are dropped, and the config is read off the tensor shapes.
+    entries are left to :func:`convert_schedule_net_state_dict`, and the config is read off the tensor shapes.
 
     Args:
         state: the score network's ``state_dict()``, or a BDDM checkpoint dict holding it under
@@ -259,6 +265,100 @@ def convert_bddm_state_dict(
             f"{config.to_dict()}). Shape mismatches: {_head(mismatched)}."
         )
     return converted, config.to_dict()
+
+
+def convert_schedule_net_state_dict(
+    state: Mapping[str, Any],
+    *,
+    attention_heads: int = 8,
+    source: str = "BDDM state dict",
+) -> tuple[dict[str, Tensor], dict[str, Any]] | None:
+    """The release's GALR schedule network (``schedule_net.*``) as :class:`BDDMScheduleNetwork`.
+
+    Every ``schedule_net.*`` entry is consumed: the parameters keep their names (less the
+    prefix), each block's positional-encoding table ``global_rnn.pos_enc.pe`` (a buffer that
+    the network computes itself) is checked against the sinusoids, and the config is read off
+    the shapes.
+
+    Args:
+        state: a BDDM checkpoint dict (``model_state_dict``) or a bare state dict.
+        attention_heads: heads of the global attention (not stored in the weights; the release
+            uses 8).
+        source: what to call the state dict in error messages.
+
+    Returns:
+        (state dict for :class:`BDDMScheduleNetwork`, its config fields), or None when the
+        checkpoint holds no schedule network (``DiffWave.pkl``).
+
+    Raises:
+        WeightsError: keys missing or unexpected, shapes that do not fit, or a positional table
+            that is not the sinusoidal one.
+    """
+    from diffusers_hub_bddm.schedule_net import BDDMScheduleNetwork, sinusoidal_positions
+
+    _, tensors = _score_network_state(state, source)
+    if not tensors:
+        return None
+    where = f"{source}: schedule_net"
+    expected_format = (
+        "expected the GALR schedule network of tencent-ailab/bddm (bddm/models/galr.py): "
+        "schedule_net.ratio_nn.encoder.enc_conv.weight, schedule_net.ratio_nn.blocks.{n}."
+        "local_rnn.rnn.weight_ih_l0, ..., schedule_net.ratio_nn.block_gate.1.weight"
+    )
+    first = "ratio_nn.blocks.0."
+    needed = [
+        "ratio_nn.encoder.enc_conv.weight",
+        f"{first}local_rnn.rnn.weight_hh_l0",
+        f"{first}ld_map.weight",
+        f"{first}{_POSITIONS}",
+    ]
+    absent = [k for k in needed if k not in tensors]
+    if absent:
+        raise WeightsError(f"{where}: missing {_head(absent)}; {expected_format}")
+    enc = tensors["ratio_nn.encoder.enc_conv.weight"]
+    ld_map = tensors[f"{first}ld_map.weight"]
+    blocks = sorted({int(m.group(1)) for k in tensors if (m := _GALR_BLOCK_INDEX.match(k))})
+    fields: dict[str, Any] = {
+        "blocks": blocks[-1] + 1,
+        "input_dim": int(enc.shape[0]),
+        "hidden_dim": int(tensors[f"{first}local_rnn.rnn.weight_hh_l0"].shape[1]),
+        "window_length": int(enc.shape[-1]),
+        "segment_size": int(ld_map.shape[1]),
+        "low_dim": int(ld_map.shape[0]),
+        "attention_heads": attention_heads,
+        "max_segments": int(tensors[f"{first}{_POSITIONS}"].shape[0]),
+    }
+    config = BDDMScheduleNetwork.config_class.model_validate(fields)
+    with torch.device("meta"):
+        model = BDDMScheduleNetwork(config)
+    wanted = model.state_dict()
+    tables = {f"ratio_nn.blocks.{n}.{_POSITIONS}" for n in range(config.blocks)}
+    missing = sorted((set(wanted) | tables) - set(tensors))
+    unexpected = sorted(set(tensors) - set(wanted) - tables)
+    mismatched = [
+        f"{key} (checkpoint {tuple(tensors[key].shape)}, model {tuple(param.shape)})"
+        for key, param in wanted.items()
+        if key in tensors and tuple(tensors[key].shape) != tuple(param.shape)
+    ]
+    if missing or unexpected or mismatched:
+        parts = [f"{where} does not fit one BDDMScheduleNetwork ({config.to_dict()})."]
+        if missing:
+            parts.append(f"Missing keys: {_head(missing)}.")
+        if unexpected:
+            parts.append(f"Unexpected keys: {_head(unexpected)}.")
+        if mismatched:
+            parts.append(f"Shape mismatches: {_head(mismatched)}.")
+        parts.append(f"{expected_format[0].upper()}{expected_format[1:]}.")
+        raise WeightsError(" ".join(parts))
+    reference = sinusoidal_positions(config.max_segments, config.input_dim)
+    for key in sorted(tables):
+        table = tensors[key].float()
+        if table.shape != reference.shape or not torch.allclose(table, reference, atol=1e-4):
+            raise WeightsError(
+                f"{where}: {key} is not the sinusoidal positional table of shape "
+                f"{tuple(reference.shape)} that the network computes"
+            )
+    return {k: tensors[k] for k in wanted}, config.to_dict()
 
 
 # -- files -----------------------------------------------------------------------------------------
@@ -393,7 +493,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``convert bddm``: write ``diffwave/``, ``scheduler/`` and ``mel/`` into ``--out``."""
+    """Run ``convert bddm``: write ``diffwave/``, ``scheduler/``, ``mel/`` (and ``schedule_net/``
+    when the checkpoint holds one) into ``--out``."""
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
 
     from diffusers_hub_bddm.mel import MelSpectrogram
@@ -438,12 +539,25 @@ def main(argv: list[str] | None = None) -> int:
     }
     mel_fields = {ours: hyper[theirs] for theirs, ours in mel_keys.items() if theirs in hyper}
     mel = MelSpectrogram(**mel_fields)
-    pipe = BDDMPipeline(diffwave=model, scheduler=scheduler, mel=mel)
+    schedule_net = None
+    galr = convert_schedule_net_state_dict(package, source=str(args.checkpoint))
+    if galr is not None:
+        from diffusers_hub_bddm.schedule_net import BDDMScheduleNetwork
+
+        schedule_net = BDDMScheduleNetwork(galr[1])
+        schedule_net.load_state_dict({k: v.to(dtype) for k, v in galr[0].items()}, strict=True)
+        schedule_net.to(dtype).eval()
+    pipe = BDDMPipeline(diffwave=model, scheduler=scheduler, mel=mel, schedule_net=schedule_net)
     pipe.save_pretrained(args.out)
     steps = f"{len(betas)}-step searched schedule" if betas else "no searched schedule"
+    galr_note = (
+        f"; schedule network with {schedule_net.num_parameters():,} parameters"
+        if schedule_net is not None
+        else ""
+    )
     print(
         f"wrote {args.out} (DiffWave with {model.num_parameters():,} parameters, "
-        f"{fields['num_res_layers']} layers; {steps})"
+        f"{fields['num_res_layers']} layers; {steps}{galr_note})"
     )
     return 0
 

@@ -20,6 +20,7 @@ References:
 
 from __future__ import annotations
 
+import argparse
 import math
 import operator
 from collections.abc import Sequence
@@ -37,6 +38,9 @@ __all__ = [
     "F0_RANGE",
     "Note",
     "ToneDataset",
+    "add_note_arguments",
+    "demo_phrase",
+    "notes_from_arguments",
     "dominant_frequency",
     "pitch_accuracy",
 ]
@@ -103,6 +107,8 @@ class ToneDataset(Dataset[tuple[Tensor, Tensor]]):
         num_samples: samples per clip L (more than ``n_fft // 2`` of the mel front end).
         sampling_rate: samples per second; must equal the mel front end's.
         seed: non-negative seed of the whole data set.
+        f0_range: (lowest, highest) fundamental in Hz, drawn log-uniformly (default
+            :data:`F0_RANGE`, A2 to A5).
         mel: the front end that computes the spectrograms (default: :class:`MelSpectrogram`
             with BDDM's LJSpeech settings).
 
@@ -127,15 +133,21 @@ class ToneDataset(Dataset[tuple[Tensor, Tensor]]):
         *,
         sampling_rate: int = 22050,
         seed: int = 0,
+        f0_range: tuple[float, float] = F0_RANGE,
         mel: MelSpectrogram | None = None,
     ) -> None:
+        low, high = (float(f) for f in f0_range)
+        if not 0 < low <= high:
+            raise ValueError(
+                f"f0_range must be (low, high) with 0 < low <= high Hz; got {f0_range}"
+            )
         if num_items < 1:
             raise ValueError(f"num_items must be at least 1; got {num_items}")
         if seed < 0:
             raise ValueError(f"seed must be non-negative; got {seed}")
-        if sampling_rate <= 2 * F0_RANGE[1]:
+        if sampling_rate <= 2 * high:
             raise ValueError(
-                f"sampling_rate must exceed twice the highest fundamental ({2 * F0_RANGE[1]:g} "
+                f"sampling_rate must exceed twice the highest fundamental ({2 * high:g} "
                 f"Hz); got {sampling_rate}"
             )
         self.mel = MelSpectrogram() if mel is None else mel
@@ -155,6 +167,7 @@ class ToneDataset(Dataset[tuple[Tensor, Tensor]]):
         self.num_samples = int(num_samples)
         self.sampling_rate = int(sampling_rate)
         self.seed = int(seed)
+        self.f0_range = (low, high)
 
     def __len__(self) -> int:
         return self.num_items
@@ -171,7 +184,7 @@ class ToneDataset(Dataset[tuple[Tensor, Tensor]]):
         """The parameters of item ``index`` (cheap: no audio is synthesised)."""
         rng = np.random.default_rng([self.seed, self._index(index)])
         rate = self.sampling_rate
-        f0 = math.exp(_uniform(rng, (math.log(F0_RANGE[0]), math.log(F0_RANGE[1]))))
+        f0 = math.exp(_uniform(rng, (math.log(self.f0_range[0]), math.log(self.f0_range[1]))))
         count = int(rng.integers(1, _MAX_HARMONICS + 1))
         amplitudes = [1.0]
         for _ in range(count - 1):
@@ -235,7 +248,8 @@ class ToneDataset(Dataset[tuple[Tensor, Tensor]]):
     def __repr__(self) -> str:
         return (
             f"ToneDataset(num_items={self.num_items}, num_samples={self.num_samples}, "
-            f"sampling_rate={self.sampling_rate}, seed={self.seed})"
+            f"sampling_rate={self.sampling_rate}, seed={self.seed}, "
+            f"f0_range={self.f0_range})"
         )
 
 
@@ -360,3 +374,65 @@ def pitch_accuracy(
         cents = 1200.0 * np.abs(np.log2(found / expected))
     hits = cents <= tolerance_cents  # NaN (silence) compares False: a miss
     return float(np.mean(hits))
+
+
+#: The built-in phrase: an arpeggio C4 E4 G4 C5 G4 E4 C4 (Hz), a quarter second per note.
+DEMO_PHRASE_HZ: tuple[float, ...] = (261.63, 329.63, 392.0, 523.25, 392.0, 329.63, 261.63)
+
+
+def demo_phrase(sampling_rate: int = 22050, note_seconds: float = 0.25) -> Tensor:
+    """A short melody of synthetic notes: what a vocoder plays when given no input.
+
+    Each note of :data:`DEMO_PHRASE_HZ` has three harmonics (1, 0.4, 0.15), a 10 ms raised-cosine
+    attack and an exponential decay (time constant 0.2 s), peak 0.6; the notes follow each other
+    without overlap.
+
+    Args:
+        sampling_rate: samples per second.
+        note_seconds: length of each note.
+
+    Returns:
+        (L,) float32 waveform, ``L = len(DEMO_PHRASE_HZ) * round(note_seconds * sampling_rate)``.
+
+    Example:
+        >>> demo_phrase().shape
+        torch.Size([38584])
+    """
+    length = round(note_seconds * sampling_rate)
+    t = np.arange(length, dtype=np.float64) / sampling_rate
+    attack = 0.01
+    envelope = np.where(
+        t < attack, 0.5 - 0.5 * np.cos(math.pi * t / attack), np.exp(-(t - attack) / 0.2)
+    )
+    notes = []
+    for f0 in DEMO_PHRASE_HZ:
+        wave = sum(a * np.sin(2 * math.pi * k * f0 * t) for k, a in ((1, 1.0), (2, 0.4), (3, 0.15)))
+        wave = wave * envelope
+        notes.append(0.6 * wave / np.abs(wave).max())
+    return torch.from_numpy(np.concatenate(notes).astype(np.float32))
+
+
+def add_note_arguments(
+    parser: argparse.ArgumentParser, *, items: int, segment: int, seed: int, title: str
+) -> None:
+    """The command-line options of a :class:`ToneDataset`: ``--items`` (or ``--clips``),
+    ``--segment``, ``--data-seed`` and ``--f0-range``, in a group called ``title``."""
+    g = parser.add_argument_group(title)
+    name = "--clips" if title.startswith("held-out") else "--items"
+    g.add_argument(name, dest="items", type=int, default=items, help=f"notes ({items})")
+    g.add_argument("--segment", type=int, default=segment, help=f"samples per note ({segment})")
+    g.add_argument("--data-seed", type=int, default=seed, help=f"seed of the notes ({seed})")
+    g.add_argument(
+        "--f0-range",
+        type=float,
+        nargs=2,
+        default=list(F0_RANGE),
+        metavar=("LOW", "HIGH"),
+        help="fundamentals in Hz, drawn log-uniformly (default %(default)s)",
+    )
+
+
+def notes_from_arguments(args: argparse.Namespace, mel: MelSpectrogram | None) -> ToneDataset:
+    """The :class:`ToneDataset` that :func:`add_note_arguments`' options describe."""
+    low, high = args.f0_range
+    return ToneDataset(args.items, args.segment, seed=args.data_seed, f0_range=(low, high), mel=mel)

@@ -46,6 +46,12 @@ class DiffWaveConfig(ComponentConfig):
         n_mels: mel bands of the conditioning spectrogram.
         upsample_scales: time strides of the mel upsampler's transposed convolutions; their
             product is the hop length (audio samples per mel frame).
+        mel_offset: the spectrogram enters the upsamplers as ``(mel - mel_offset) * mel_scale``.
+            The release uses the raw log-mel (0 and 1); an affine map of the input is the same
+            function class (it folds into the first upsampler's weights and bias), but centring
+            the log-mel (about -11.5 in silence, +2 at peaks) lets a small network use its
+            conditioning from the first steps of training.
+        mel_scale: see ``mel_offset`` (positive).
     """
 
     in_channels: Channels = 1
@@ -61,6 +67,8 @@ class DiffWaveConfig(ComponentConfig):
     upsample_scales: list[Annotated[int, Field(ge=1, le=64)]] = Field(
         default_factory=lambda: [16, 16], min_length=1, max_length=8
     )
+    mel_offset: float = 0.0
+    mel_scale: float = Field(default=1.0, gt=0.0)
 
     @model_validator(mode="after")
     def _check_structure(self) -> DiffWaveConfig:
@@ -327,6 +335,8 @@ class DiffWave(ModelMixin):
 
         x = F.relu(self.init_conv(sample))
         mel = mel_spectrogram[:, None]
+        if c.mel_offset != 0.0 or c.mel_scale != 1.0:
+            mel = (mel - c.mel_offset) * c.mel_scale
         skips: Tensor | None = None
         for layer in self.residual_layers:
             x, skip = layer(x, mel, emb)

@@ -1,22 +1,54 @@
-"""pluggy hook implementations of the BDDM plugin: ``train bddm`` and ``convert bddm``.
+"""pluggy hook implementations of the BDDM plugin: its train, convert and ``bddm`` commands, and
+the demo weights.
 
 Import-light on purpose: no torch, no plugin modules; the paths are computed from this file.
 """
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+from typing import Any
+
 from diffusers_hub.hookspecs import hookimpl
 
-__all__ = ["diffusers_hub_converters", "diffusers_hub_trainers"]
+__all__ = [
+    "DEMO_FOLDER",
+    "diffusers_hub_add_commands",
+    "diffusers_hub_converters",
+    "diffusers_hub_demo_checkpoints",
+    "diffusers_hub_trainers",
+]
+
+#: The demo pipeline shipped in the package (see docs/plugins/bddm.md, "Demo weights").
+DEMO_FOLDER = Path(__file__).resolve().parent / "demo"
+
+
+@hookimpl
+def diffusers_hub_demo_checkpoints() -> dict[str, str]:
+    """``diffusers-hub generate bddm`` without ``--model`` runs the shipped demo vocoder."""
+    return {"bddm": str(DEMO_FOLDER)}
 
 
 @hookimpl
 def diffusers_hub_trainers() -> dict[str, str]:
-    """``diffusers-hub train bddm`` runs ``diffusers_hub_bddm.train:main(argv)``."""
-    return {"bddm": "diffusers_hub_bddm.train:main"}
+    """``train bddm`` (the DiffWave score network) and ``train bddm-schedule`` (its schedule
+    network, the score network frozen)."""
+    return {
+        "bddm": "diffusers_hub_bddm.train:main",
+        "bddm-schedule": "diffusers_hub_bddm.schedule_train:main",
+    }
 
 
 @hookimpl
 def diffusers_hub_converters() -> dict[str, str]:
     """``diffusers-hub convert bddm`` turns an original BDDM checkpoint into a pipeline folder."""
     return {"bddm": "diffusers_hub_bddm.convert:main"}
+
+
+@hookimpl
+def diffusers_hub_add_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """``diffusers-hub bddm search`` and ``diffusers-hub bddm evaluate``."""
+    from diffusers_hub_bddm.commands import add_commands
+
+    add_commands(subparsers)

@@ -345,3 +345,21 @@ class BDDMScheduler(SchedulerMixin):
         if not return_dict:
             return prev_out, x0_out
         return SchedulerOutput(prev_sample=prev_out, pred_original_sample=x0_out)
+
+    # -- noise scheduling -------------------------------------------------------------------------
+
+    def search(self, *args: Any, **kwargs: Any) -> Any:
+        """Search a short noise schedule with a trained schedule network (BDDM's Algorithm 2).
+
+        ``scheduler.search(score_model, schedule_network, mel, reference_audio, ...)`` is
+        :func:`diffusers_hub_bddm.search.search_noise_schedule` with this scheduler as the
+        training schedule; it returns a
+        :class:`~diffusers_hub_bddm.search.ScheduleSearchResult` (``result.save(folder)``
+        writes a scheduler folder).
+
+        References:
+            Lam et al. 2022, arXiv:2203.13508 (Algorithm 2, section 3.4).
+        """
+        from diffusers_hub_bddm.search import search_noise_schedule
+
+        return search_noise_schedule(self, *args, **kwargs)

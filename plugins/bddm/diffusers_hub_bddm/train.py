@@ -34,12 +34,24 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--items", type=int, default=20000, help="distinct training notes")
     g.add_argument("--segment", type=int, default=4096, help="samples per training clip")
     g.add_argument("--data-seed", type=int, default=0, help="seed of the notes")
+    g.add_argument(
+        "--f0-range",
+        type=float,
+        nargs=2,
+        default=None,
+        metavar=("LOW", "HIGH"),
+        help="fundamentals in Hz, drawn log-uniformly (default 110 880)",
+    )
 
     g = p.add_argument_group("model")
     g.add_argument("--num-res-layers", type=int, default=12)
     g.add_argument("--res-channels", type=int, default=32)
     g.add_argument("--dilation-cycle", type=int, default=6)
     g.add_argument("--embed-dim", type=int, default=128, help="step embedding MLP width")
+    g.add_argument(
+        "--mel-offset", type=float, default=0.0, help="the mel enters as (mel - offset) * scale"
+    )
+    g.add_argument("--mel-scale", type=float, default=1.0, help="see --mel-offset")
 
     g = p.add_argument_group("noise schedule")
     g.add_argument("--num-train-timesteps", type=int, default=200)
@@ -75,13 +87,14 @@ def _forward(model: Any, x_t: torch.Tensor, t: torch.Tensor, mel: torch.Tensor |
 
 def _prepare(args: argparse.Namespace, ctx: DistributedContext) -> TrainJob:
     """The ``train bddm`` job: synthetic notes, a DiffWave factory, BDDM's schedule, the pipeline."""
-    from diffusers_hub_bddm.data import ToneDataset
+    from diffusers_hub_bddm.data import F0_RANGE, ToneDataset
     from diffusers_hub_bddm.diffwave import DiffWave
     from diffusers_hub_bddm.mel import MelSpectrogram
     from diffusers_hub_bddm.pipeline import BDDMPipeline
     from diffusers_hub_bddm.scheduler import BDDMScheduler
 
     mel = MelSpectrogram()
+    f0_range = F0_RANGE if args.f0_range is None else (args.f0_range[0], args.f0_range[1])
     model_config: dict[str, Any] = {
         "num_res_layers": args.num_res_layers,
         "res_channels": args.res_channels,
@@ -91,11 +104,15 @@ def _prepare(args: argparse.Namespace, ctx: DistributedContext) -> TrainJob:
         "diffusion_step_embed_dim_mid": 4 * args.embed_dim,
         "diffusion_step_embed_dim_out": 4 * args.embed_dim,
         "n_mels": mel.config.n_mels,
+        "mel_offset": args.mel_offset,
+        "mel_scale": args.mel_scale,
     }
     DiffWave.config_class.model_validate(model_config)  # fail before the run starts
     return TrainJob(
         model=lambda: DiffWave(**model_config),
-        dataset=ToneDataset(args.items, args.segment, seed=args.data_seed, mel=mel),
+        dataset=ToneDataset(
+            args.items, args.segment, seed=args.data_seed, f0_range=f0_range, mel=mel
+        ),
         scheduler=BDDMScheduler(
             num_train_timesteps=args.num_train_timesteps,
             noise_schedule=_noise_schedule(args.noise_schedule),

@@ -449,3 +449,29 @@ def test_main_writes_a_pipeline_folder(tmp_path: Path, capsys: pytest.CaptureFix
     assert all(torch.equal(model.state_dict()[k], v) for k, v in weights.items())
     scheduler = BDDMScheduler.from_pretrained(out / "scheduler")
     assert scheduler.config.noise_schedule == pytest.approx(betas, rel=1e-6)
+
+
+def test_convert_bddm_keeps_the_schedule_network(tmp_path: Path) -> None:
+    from diffusers_hub_bddm.convert import main as convert_main
+    from diffusers_hub_bddm.pipeline import BDDMPipeline
+    from diffusers_hub_bddm.schedule_net import BDDMScheduleNetwork, sinusoidal_positions
+
+    from diffusers_hub import DiffusionPipeline
+
+    torch.manual_seed(2)
+    galr = {"input_dim": 16, "hidden_dim": 8, "segment_size": 8, "low_dim": 2, "max_segments": 99}
+    net = BDDMScheduleNetwork(**galr).eval()  # the release's 8 heads (not in the weights)
+    state = {
+        **original_state_dict(SMALL),
+        **{f"schedule_net.{k}": v for k, v in net.state_dict().items()},
+    }
+    state["schedule_net.ratio_nn.blocks.0.global_rnn.pos_enc.pe"] = sinusoidal_positions(99, 16)
+    torch.save({"model_state_dict": state}, tmp_path / "DiffWave_GALR.pkl")
+    convert_main(
+        ["--checkpoint", str(tmp_path / "DiffWave_GALR.pkl"), "--out", str(tmp_path / "o")]
+    )
+    pipe = DiffusionPipeline.from_pretrained(tmp_path / "o")
+    assert isinstance(pipe, BDDMPipeline)
+    assert isinstance(pipe.schedule_net, BDDMScheduleNetwork)
+    x = torch.randn(1, 1, 500)
+    torch.testing.assert_close(pipe.schedule_net(x, 0.1, 0.7).beta, net(x, 0.1, 0.7).beta)

@@ -196,6 +196,20 @@ def test_mel_conditioning_matters() -> None:
     assert not torch.allclose(a, b, atol=1e-4)
 
 
+def test_mel_offset_and_scale_map_the_input() -> None:
+    plain = small_model()
+    torch.manual_seed(0)
+    shifted = DiffWave(**SMALL, mel_offset=-5.0, mel_scale=0.25).eval()
+    shifted.load_state_dict(plain.state_dict())
+    sample, t, mel = inputs()
+    with torch.no_grad():
+        torch.testing.assert_close(
+            shifted(sample, t, mel).sample, plain(sample, t, (mel + 5.0) * 0.25).sample
+        )
+    with pytest.raises(ValueError, match="mel_scale"):
+        DiffWave(**SMALL, mel_scale=0.0)
+
+
 def test_gradients_reach_every_parameter_but_the_last_residual_branch() -> None:
     model = small_model().train()
     out = model(*inputs()).sample

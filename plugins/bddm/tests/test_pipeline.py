@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from diffusers_hub_bddm.diffwave import DiffWave
+from diffusers_hub_bddm.hooks import DEMO_FOLDER
 from diffusers_hub_bddm.mel import MelSpectrogram
 from diffusers_hub_bddm.pipeline import BDDMPipeline
 from diffusers_hub_bddm.scheduler import LJSPEECH_12_STEPS, BDDMScheduler
@@ -92,3 +93,85 @@ def test_docstring_examples() -> None:
 
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_tacotron2_mel_convention_numpy_and_batches(small_pipeline: BDDMPipeline) -> None:
+    # what NVIDIA's Tacotron 2 returns: (B, 80, frames) natural-log mels, often float16 numpy
+    mel = _mel(small_pipeline, 2000)
+    batch = np.concatenate([mel.numpy(), mel.numpy()]).astype(np.float16)
+    out = small_pipeline(batch, generator=torch.manual_seed(0)).audios
+    assert out.shape == (2, 1, mel.shape[-1] * 256)
+    half = mel.numpy()[0].astype(np.float16)
+    single = small_pipeline(half, generator=torch.manual_seed(0)).audios
+    same = small_pipeline(torch.from_numpy(half).float(), generator=torch.manual_seed(0)).audios
+    torch.testing.assert_close(single, same)
+
+
+def test_vocode_audio_round_trip(small_pipeline: BDDMPipeline) -> None:
+    wave = 0.4 * np.sin(np.arange(3000) * 2 * np.pi * 330 / 22050).astype(np.float32)
+    out = small_pipeline.vocode_audio(wave, generator=torch.manual_seed(0))
+    assert out.audios.shape == (1, 1, 3000)  # cropped to the input
+    same = small_pipeline(_mel_of(small_pipeline, wave), generator=torch.manual_seed(0)).audios
+    torch.testing.assert_close(out.audios, same[..., :3000])
+    # another rate is resampled to the vocoder's first
+    slow = small_pipeline.vocode_audio(wave[::2], sampling_rate=11025)
+    assert slow.audios.shape == (1, 1, 3000)
+    torch.testing.assert_close(
+        small_pipeline.analyse(wave[::2], 11025).shape, small_pipeline.analyse(wave).shape
+    )
+    with pytest.raises(ValueError, match="not both"):
+        small_pipeline(_mel_of(small_pipeline, wave), audio=wave)
+    with pytest.raises(ValueError, match="NaN"):
+        small_pipeline.vocode_audio(np.full(100, np.nan))
+
+
+def _mel_of(pipe: BDDMPipeline, wave: np.ndarray) -> torch.Tensor:
+    assert pipe.mel is not None
+    return pipe.mel(torch.from_numpy(wave))
+
+
+def test_no_input_vocodes_the_builtin_phrase(small_pipeline: BDDMPipeline) -> None:
+    from diffusers_hub_bddm.data import demo_phrase
+
+    out = small_pipeline(generator=torch.manual_seed(0), num_inference_steps=2)
+    assert out.audios.shape[-1] == _mel_of(small_pipeline, demo_phrase().numpy()).shape[-1] * 256
+
+
+def test_generate_mel_and_wav(small_pipeline: BDDMPipeline, tmp_path: Path) -> None:
+    from scipy.io import wavfile
+
+    from diffusers_hub.cli import main as cli_main
+
+    small_pipeline.save_pretrained(tmp_path / "voc")
+    mel = _mel(small_pipeline, 2000)
+    np.save(tmp_path / "mel.npy", mel.numpy())
+    args = ["generate", "bddm", "--model", str(tmp_path / "voc"), "--steps", "2"]
+    assert (
+        cli_main([*args, "--mel", str(tmp_path / "mel.npy"), "--out", str(tmp_path / "a.wav")]) == 0
+    )
+    rate, data = wavfile.read(tmp_path / "a.wav")
+    assert rate == 22050 and data.shape == (mel.shape[-1] * 256,)
+    pcm = (0.5 * np.sin(np.arange(4410) * 0.1) * 32767).astype(np.int16)
+    wavfile.write(tmp_path / "in.wav", 22050, pcm)
+    assert (
+        cli_main([*args, "--wav", str(tmp_path / "in.wav"), "--out", str(tmp_path / "b.wav")]) == 0
+    )
+    assert wavfile.read(tmp_path / "b.wav")[1].shape == (4410,)
+    (tmp_path / "bad.wav").write_text("not audio")
+    assert (
+        cli_main([*args, "--wav", str(tmp_path / "bad.wav"), "--out", str(tmp_path / "c.wav")]) != 0
+    )
+
+
+def test_generate_runs_the_shipped_demo(tmp_path: Path) -> None:
+    from scipy.io import wavfile
+
+    from diffusers_hub.cli import main as cli_main
+
+    out = tmp_path / "phrase.wav"
+    assert cli_main(["generate", "bddm", "--steps", "2", "--out", str(out)]) == 0
+    rate, data = wavfile.read(out)
+    assert rate == 22050 and data.dtype == np.float32
+    assert data.shape[0] > 22050 and 0 < float(np.abs(data).max()) <= 1.0
+    demo = DiffusionPipeline.from_pretrained(DEMO_FOLDER)
+    assert isinstance(demo, BDDMPipeline) and demo.schedule_net is not None

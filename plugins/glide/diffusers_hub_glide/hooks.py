@@ -35,7 +35,7 @@ def diffusers_hub_converters() -> dict[str, str]:
 
 @hookimpl
 def diffusers_hub_demo_checkpoints() -> dict[str, str]:
-    """The shipped demo pipeline, under the pipeline's short and class names."""
+    """The shipped demo pipeline, under the pipeline's short name."""
     if not (DEMO_FOLDER / "model_index.json").is_file():
         return {}
-    return {"glide": str(DEMO_FOLDER), "GLIDEPipeline": str(DEMO_FOLDER)}
+    return {"glide": str(DEMO_FOLDER)}

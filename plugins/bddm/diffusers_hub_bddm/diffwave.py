@@ -21,7 +21,7 @@ from pydantic import Field, model_validator
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from diffusers_hub.config import Channels, ComponentConfig, Count, Features
+from diffusers_hub.config import LIMITS, Channels, ComponentConfig, Count, Features
 from diffusers_hub.modeling import ModelMixin
 from diffusers_hub.nn import TimestepEmbedding, timestep_embedding
 
@@ -60,11 +60,11 @@ class DiffWaveConfig(ComponentConfig):
     skip_channels: Channels = 128
     num_res_layers: Count = 30
     dilation_cycle: int = Field(default=10, ge=1, le=20)
-    diffusion_step_embed_dim_in: Features = Field(default=128, ge=4)
+    diffusion_step_embed_dim_in: int = Field(default=128, ge=4, le=LIMITS["features"])
     diffusion_step_embed_dim_mid: Features = 512
     diffusion_step_embed_dim_out: Features = 512
     n_mels: Channels = 80
-    upsample_scales: list[Annotated[int, Field(ge=1, le=64)]] = Field(
+    upsample_scales: list[Annotated[int, Field(le=64)]] = Field(
         default_factory=lambda: [16, 16], min_length=1, max_length=8
     )
     mel_offset: float = 0.0

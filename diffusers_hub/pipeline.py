@@ -136,7 +136,6 @@ class DiffusionPipeline:
     optional_components: ClassVar[tuple[str, ...]] = ()
     #: The networks evaluated at every denoising step: what :meth:`compile` wraps.
     denoisers: ClassVar[tuple[str, ...]] = ("unet",)
-
     #: The ``output_type`` values ``__call__`` accepts.
     output_types: ClassVar[tuple[str, ...]] = ("pil", "np", "pt")
 

@@ -56,7 +56,7 @@ class BDDMPipeline(DiffusionPipeline):
     diffwave: DiffWave
     scheduler: BDDMScheduler
     mel: MelSpectrogram | None
-    denoisers = ("diffwave",)
+    denoisers: ClassVar[tuple[str, ...]] = ("diffwave",)
     output_types: ClassVar[tuple[str, ...]] = ("pt", "np")
     schedule_net: BDDMScheduleNetwork | None
     optional_components: ClassVar[tuple[str, ...]] = ("mel", "schedule_net")

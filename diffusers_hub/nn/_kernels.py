@@ -250,6 +250,8 @@ class Conv2d(nn.Conv2d):
     """``nn.Conv2d`` (same parameters and state-dict keys) whose forward uses :func:`conv2d`
     when the layer is a plain zero-padded, ungrouped, undilated convolution."""
 
+    _kernel = staticmethod(conv2d)
+
     def forward(self, input: Tensor) -> Tensor:
         """(B, C_in, H, W) -> (B, C_out, H', W')."""
         plain = (
@@ -261,8 +263,8 @@ class Conv2d(nn.Conv2d):
             and self.stride[0] == self.stride[1]
         )
         if plain:
-            return conv2d(input, self.weight, self.bias, self.stride[0], int(self.padding[0]))
-        out: Tensor = super().forward(input)
+            return self._kernel(input, self.weight, self.bias, self.stride[0], int(self.padding[0]))
+        out: Tensor = nn.Conv2d.forward(self, input)
         return out
 
 
@@ -270,22 +272,7 @@ class AdaptiveConv2d(Conv2d):
     """:class:`Conv2d` (same parameters and state-dict keys) whose forward uses
     :func:`conv2d_adaptive` for plain zero-padded, ungrouped, undilated convolutions."""
 
-    def forward(self, input: Tensor) -> Tensor:
-        """(B, C_in, H, W) -> (B, C_out, H', W')."""
-        plain = (
-            self.groups == 1
-            and self.padding_mode == "zeros"
-            and self.dilation == (1, 1)
-            and isinstance(self.padding, tuple)
-            and self.padding[0] == self.padding[1]
-            and self.stride[0] == self.stride[1]
-        )
-        if plain:
-            return conv2d_adaptive(
-                input, self.weight, self.bias, self.stride[0], int(self.padding[0])
-            )
-        out: Tensor = nn.Conv2d.forward(self, input)
-        return out
+    _kernel = staticmethod(conv2d_adaptive)
 
 
 def use_adaptive_convs(module: nn.Module) -> nn.Module:

@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Literal
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
 
-from diffusers_hub.config import write_json_atomic
+from diffusers_hub.config import ComponentFiles, PretrainedMixin, write_json_atomic
 from diffusers_hub.errors import ConfigError
 
 __all__ = ["RELEASE_VOCAB", "GLIDEEncoding", "GLIDETokenizer"]
@@ -94,7 +94,7 @@ def read_merges(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
     return merges
 
 
-class GLIDETokenizer:
+class GLIDETokenizer(PretrainedMixin):
     """GPT-2 byte-level BPE that pads to ``model_max_length`` with the end-of-text token.
 
     Args:
@@ -116,6 +116,7 @@ class GLIDETokenizer:
 
     #: The library named for this class in model_index.json.
     hub_library: ClassVar[str] = "glide"
+    default_subfolder: ClassVar[str | None] = "tokenizer"
 
     def __init__(
         self,
@@ -157,20 +158,13 @@ class GLIDETokenizer:
         )
 
     @classmethod
-    def from_pretrained(
-        cls,
-        path_or_repo: str | os.PathLike[str],
-        *,
-        subfolder: str | None = None,
-        revision: str | None = None,
-        cache_dir: str | os.PathLike[str] | None = None,
-        token: str | bool | None = None,
-        local_files_only: bool = False,
-    ) -> GLIDETokenizer:
-        """Load from a tokenizer folder, a pipeline folder (its ``tokenizer/``), or a Hub repo id.
+    def from_files(cls, files: ComponentFiles, **overrides: Any) -> GLIDETokenizer:
+        """Build from a tokenizer folder's files (``from_pretrained`` finds them: a tokenizer
+        folder, a pipeline folder's ``tokenizer/``, or a Hub repo id).
 
         Reads ``vocab.json`` + ``merges.txt`` (or the release's ``encoder.json[.gz]`` +
-        ``vocab.bpe[.gz]``) and the optional ``tokenizer_config.json``.
+        ``vocab.bpe[.gz]``) and the optional ``tokenizer_config.json``; ``overrides``
+        (``model_max_length=``, ``pad_token=``) replace the saved settings.
 
         Raises:
             HubError: no vocabulary files are found.
@@ -179,27 +173,13 @@ class GLIDETokenizer:
         from diffusers_hub import hub
 
         def find(*names: str) -> Path | None:
-            for name in names:
-                try:
-                    return hub.resolve_file(
-                        path_or_repo,
-                        name,
-                        subfolder=subfolder,
-                        default_subfolder="tokenizer",
-                        revision=revision,
-                        cache_dir=cache_dir,
-                        token=token,
-                        local_files_only=local_files_only,
-                    )
-                except hub.HubError:
-                    continue
-            return None
+            return next((p for p in map(files.find, names) if p is not None), None)
 
         vocab_path = find(VOCAB_FILE, "encoder.json", "encoder.json.gz")
         merges_path = find(MERGES_FILE, "vocab.bpe", "vocab.bpe.gz")
         if vocab_path is None or merges_path is None:
             raise hub.HubError(
-                f"{path_or_repo}: no GLIDE tokenizer files found (need {VOCAB_FILE} and "
+                f"{files.path_or_repo}: no GLIDE tokenizer files found (need {VOCAB_FILE} and "
                 f"{MERGES_FILE}, or encoder.json and vocab.bpe, at the root or in tokenizer/)"
             )
         options: dict[str, Any] = {}
@@ -216,7 +196,7 @@ class GLIDETokenizer:
                 options["model_max_length"] = length
             if isinstance(data.get("pad_token"), str):
                 options["pad_token"] = data["pad_token"]
-        return cls(read_vocab(vocab_path), read_merges(merges_path), **options)
+        return cls(read_vocab(vocab_path), read_merges(merges_path), **{**options, **overrides})
 
     def save_pretrained(self, directory: str | os.PathLike[str]) -> None:
         """Write ``vocab.json``, ``merges.txt`` and ``tokenizer_config.json``, each atomically."""

@@ -145,10 +145,10 @@ def run(
     return rows
 
 
-#: Operator classes of the profile: the first class whose pattern is in an ATen name wins.
+#: Operator classes of the profile: the first class whose pattern is in an operator name wins.
 OP_CLASSES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("attention", ("scaled_dot_product", "softmax", "bmm", "baddbmm")),
-    ("convolution", ("conv", "mkldnn_convolution")),
+    ("convolution", ("conv", "mkldnn_convolution", "mkldnn::_convolution_pointwise")),
     ("matmul", ("addmm", "aten::mm", "linear", "matmul")),
     ("norm", ("group_norm", "layer_norm", "batch_norm")),
     ("activation", ("silu", "gelu", "sigmoid")),
@@ -182,7 +182,7 @@ def profile_forward(
             wall = (time.perf_counter() - start) / repeats
     per_class: dict[str, float] = {}
     for event in prof.key_averages():
-        if not event.key.startswith("aten::"):
+        if not event.key.startswith(("aten::", "mkldnn::")):
             continue
         label = op_class(event.key)
         per_class[label] = per_class.get(label, 0.0) + event.self_cpu_time_total / 1e3 / repeats

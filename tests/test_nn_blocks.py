@@ -135,6 +135,27 @@ def test_conv2d_module_state_dict_and_nonplain_fallback() -> None:
     assert reflect(x).shape == (1, 6, 5, 5)
 
 
+def test_conv2d_reuses_its_relaid_kernel_until_the_weight_changes() -> None:
+    from diffusers_hub.nn import _kernels
+
+    conv = Conv2d(8, 6, 3, padding=1, stride=2)
+    x = torch.randn(2, 8, 9, 9).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        first = conv(x)
+        torch.testing.assert_close(
+            first, F.conv2d(x, conv.weight, conv.bias, 2, 1), atol=TOL, rtol=0
+        )
+        held = _kernels._PACKED.get(conv)
+        assert held is not None or not _kernels.onednn_enabled(x)
+        assert conv(x) is not first and _kernels._PACKED.get(conv) is held
+    with torch.no_grad():
+        conv.weight.mul_(-1)  # in place: the held kernel is stale
+    with torch.inference_mode():
+        torch.testing.assert_close(conv(x), -first + 2 * conv.bias[:, None, None], atol=TOL, rtol=0)
+    y = conv(x)  # outside inference mode autograd needs the plain path
+    assert y.requires_grad
+
+
 # -- ResNet, sampling ------------------------------------------------------------------------------
 
 

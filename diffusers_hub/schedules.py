@@ -347,10 +347,6 @@ def validate_timesteps(
 # --------------------------------------------------------------------------------------------------
 
 
-def _sqrt(value: AlphaBar) -> AlphaBar:
-    return math.sqrt(value) if isinstance(value, float | int) else value.sqrt()
-
-
 def predict_x0(
     model_output: torch.Tensor,
     sample: torch.Tensor,

@@ -494,15 +494,6 @@ class SchedulerMixin(ConfigMixin, PretrainedMixin):
         noisy = x0 * sqrt_ab + eps * sqrt_1m  # eq. 4, arXiv:2006.11239
         return restore_type(noisy, was_numpy)
 
-    def q_sample(
-        self,
-        original_samples: ArrayLike,
-        noise: ArrayLike,
-        timesteps: int | torch.Tensor | npt.NDArray[Any],
-    ) -> ArrayLike:
-        """Alias of :meth:`add_noise` under its name in the DDPM code release."""
-        return self.add_noise(original_samples, noise, timesteps)
-
     def get_velocity(
         self,
         sample: ArrayLike,

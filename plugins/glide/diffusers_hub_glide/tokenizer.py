@@ -133,9 +133,9 @@ class GLIDETokenizer(PretrainedMixin):
         self.model_max_length = int(model_max_length)
         self.pad_token = pad_token
         self._vocab = dict(vocab)
-        self._merges = [tuple(m) for m in merges]
+        self._merges = [(a, b) for a, b in merges]
         try:
-            backend = Tokenizer(models.BPE(self._vocab, list(self._merges)))
+            backend = Tokenizer(models.BPE(self._vocab, self._merges))
         except Exception as exc:
             raise ConfigError(
                 f"GLIDETokenizer: the vocabulary and merges do not fit ({exc})"

@@ -100,6 +100,23 @@ def main(out: Path) -> int:
         bound = {torch.float32: 1e-4, torch.float16: 3e-2, torch.bfloat16: 6e-2}[dtype]
         check(f"bddm vocoder cuda {dtype}", err < bound, f"mean |cuda - cpu fp32| = {err:.2e}")
 
+    # GLIDE: the demo base model and upsampler, guided, CUDA in every dtype vs CPU fp32.
+    glide = DiffusionPipeline.from_pretrained(registry.demo_checkpoint("glide"))
+    assert isinstance(glide, registry.pipeline("glide"))
+    glide.set_progress_bar_config(disable=True)
+    glide_kwargs = {"num_inference_steps": 25, "upsample_num_inference_steps": "fast27",
+                    "guidance_scale": 3.0, "output_type": "np"}  # fmt: skip
+    ref = glide(["a red circle"], generator=torch.Generator().manual_seed(0), **glide_kwargs).images
+    for dtype in (torch.float32, torch.float16, torch.bfloat16):
+        glide.to("cuda", dtype)
+        got = glide(["a red circle"], generator=torch.Generator().manual_seed(0), **glide_kwargs)
+        err = float(abs(got.images - ref).mean())
+        bound = {torch.float32: 1e-3, torch.float16: 3e-2, torch.bfloat16: 6e-2}[dtype]
+        check(
+            f"glide base+upsampler cuda {dtype}", err < bound, f"mean |cuda - cpu fp32| = {err:.2e}"
+        )
+    glide.to("cpu", torch.float32)
+
     # Sharded sampling under torchrun with NCCL, fp16, on one GPU.
     proc = subprocess.run(
         ["torchrun", "--standalone", "--nproc-per-node=1", "-m", "diffusers_hub", "sample", "ddpm",

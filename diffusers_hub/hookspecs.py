@@ -19,6 +19,11 @@ and marks each implementation with :data:`hookimpl`::
     def diffusers_hub_converters() -> dict[str, str]:
         return {"myformat": "myplugin.convert:main"}
 
+The mapping hooks are data; :func:`provides` and :func:`demo_folder` write their implementations::
+
+    diffusers_hub_trainers = provides({"my-model": "myplugin.train:main"})
+    diffusers_hub_demo_checkpoints = demo_folder("my-pipeline", Path(__file__).parent / "demo")
+
 Hook modules are imported the first time :func:`diffusers_hub.registry.hooks` is called, never by
 ``import diffusers_hub`` or by listing plugins, so they must import neither torch nor their
 plugin's heavy modules at import time: point at them with ``"module:function"`` strings instead.
@@ -26,12 +31,14 @@ plugin's heavy modules at import time: point at them with ``"module:function"`` 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 if TYPE_CHECKING:
     import argparse
+    from pathlib import Path
 
 __all__ = [
     "PROJECT_NAME",
@@ -39,8 +46,10 @@ __all__ = [
     "diffusers_hub_converters",
     "diffusers_hub_demo_checkpoints",
     "diffusers_hub_trainers",
+    "demo_folder",
     "hookimpl",
     "hookspec",
+    "provides",
 ]
 
 #: The pluggy project name shared by the specs and the implementations.
@@ -51,6 +60,34 @@ hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 
 #: Decorator marking hook implementations in a plugin's hook module.
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+#: A mapping hook's implementation (what :func:`provides` and :func:`demo_folder` return).
+MappingHook = Callable[[], dict[str, str]]
+
+
+def provides(mapping: Mapping[str, str]) -> MappingHook:
+    """The implementation of a mapping hook that always answers ``mapping``.
+
+    Assign it to the hook's name in the hook module (``diffusers_hub_trainers = provides({...})``).
+    """
+    answer = dict(mapping)
+
+    @hookimpl
+    def implementation() -> dict[str, str]:
+        return dict(answer)
+
+    return implementation
+
+
+def demo_folder(pipeline: str, folder: Path) -> MappingHook:
+    """The ``diffusers_hub_demo_checkpoints`` implementation of a demo pipeline shipped in
+    ``folder``: ``{pipeline: folder}``, or nothing while the folder holds no ``model_index.json``."""
+
+    @hookimpl
+    def implementation() -> dict[str, str]:
+        return {pipeline: str(folder)} if (folder / "model_index.json").is_file() else {}
+
+    return implementation
 
 
 @hookspec

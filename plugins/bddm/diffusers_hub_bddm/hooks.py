@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from diffusers_hub.hookspecs import hookimpl
+from diffusers_hub.hookspecs import demo_folder, hookimpl, provides
 
 __all__ = [
     "DEMO_FOLDER",
@@ -23,27 +23,18 @@ __all__ = [
 #: The demo pipeline shipped in the package (see docs/plugins/bddm.md, "Demo weights").
 DEMO_FOLDER = Path(__file__).resolve().parent / "demo"
 
-
-@hookimpl
-def diffusers_hub_demo_checkpoints() -> dict[str, str]:
-    """``diffusers-hub generate bddm`` without ``--model`` runs the shipped demo vocoder."""
-    return {"bddm": str(DEMO_FOLDER)}
-
-
-@hookimpl
-def diffusers_hub_trainers() -> dict[str, str]:
-    """``train bddm`` (the DiffWave score network) and ``train bddm-schedule`` (its schedule
-    network, the score network frozen)."""
-    return {
+#: ``diffusers-hub generate bddm`` without ``--model`` runs the shipped demo vocoder.
+diffusers_hub_demo_checkpoints = demo_folder("bddm", DEMO_FOLDER)
+#: ``train bddm`` (the DiffWave score network) and ``train bddm-schedule`` (its schedule network,
+#: the score network frozen).
+diffusers_hub_trainers = provides(
+    {
         "bddm": "diffusers_hub_bddm.train:main",
         "bddm-schedule": "diffusers_hub_bddm.schedule_train:main",
     }
-
-
-@hookimpl
-def diffusers_hub_converters() -> dict[str, str]:
-    """``diffusers-hub convert bddm`` turns an original BDDM checkpoint into a pipeline folder."""
-    return {"bddm": "diffusers_hub_bddm.convert:main"}
+)
+#: ``diffusers-hub convert bddm`` turns an original BDDM checkpoint into a pipeline folder.
+diffusers_hub_converters = provides({"bddm": "diffusers_hub_bddm.convert:main"})
 
 
 @hookimpl

@@ -7,14 +7,9 @@ from __future__ import annotations
 
 from diffusers_hub_ddpm.hooks import DEMO_FOLDER
 
-from diffusers_hub.hookspecs import hookimpl
+from diffusers_hub.hookspecs import demo_folder
 
 __all__ = ["diffusers_hub_demo_checkpoints"]
 
-
-@hookimpl
-def diffusers_hub_demo_checkpoints() -> dict[str, str]:
-    """``diffusers-hub generate ddim`` samples the DDPM demo weights with DDIM."""
-    if not (DEMO_FOLDER / "model_index.json").is_file():
-        return {}
-    return {"ddim": str(DEMO_FOLDER)}
+#: ``diffusers-hub generate ddim`` samples the DDPM demo weights with DDIM.
+diffusers_hub_demo_checkpoints = demo_folder("ddim", DEMO_FOLDER)

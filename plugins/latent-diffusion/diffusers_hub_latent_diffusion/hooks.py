@@ -7,23 +7,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from diffusers_hub.hookspecs import hookimpl
+from diffusers_hub.hookspecs import demo_folder, provides
 
 __all__ = ["DEMO_FOLDER", "diffusers_hub_demo_checkpoints", "diffusers_hub_trainers"]
 
 #: The embedded demo pipeline folder (a tiny text-to-image LDM trained on the captioned shapes).
 DEMO_FOLDER = Path(__file__).resolve().parent / "demo"
 
-
-@hookimpl
-def diffusers_hub_trainers() -> dict[str, str]:
-    """``diffusers-hub train latent-diffusion`` runs ``diffusers_hub_latent_diffusion.train:main``."""
-    return {"latent-diffusion": "diffusers_hub_latent_diffusion.train:main"}
-
-
-@hookimpl
-def diffusers_hub_demo_checkpoints() -> dict[str, str]:
-    """The shipped demo pipeline, under the pipeline's entry-point name (any of its names finds it)."""
-    if not (DEMO_FOLDER / "model_index.json").is_file():
-        return {}
-    return {"latent-diffusion": str(DEMO_FOLDER)}
+#: ``diffusers-hub train latent-diffusion`` runs ``diffusers_hub_latent_diffusion.train:main``.
+diffusers_hub_trainers = provides({"latent-diffusion": "diffusers_hub_latent_diffusion.train:main"})
+#: The shipped demo pipeline, under the pipeline's entry-point name (any of its names finds it).
+diffusers_hub_demo_checkpoints = demo_folder("latent-diffusion", DEMO_FOLDER)

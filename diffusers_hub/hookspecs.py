@@ -19,6 +19,7 @@ and marks each implementation with :data:`hookimpl`::
     def diffusers_hub_converters() -> dict[str, str]:
         return {"myformat": "myplugin.convert:main"}
 
+pluggy finds the implementations by their names (a hook module's ``__all__`` need not list them).
 The mapping hooks are data; :func:`provides` and :func:`demo_folder` write their implementations::
 
     diffusers_hub_trainers = provides({"my-model": "myplugin.train:main"})

@@ -36,16 +36,7 @@ from torch import Tensor
 
 from diffusers_hub.config import ComponentConfig
 from diffusers_hub.schedules import spaced_timesteps, validate_timesteps
-from diffusers_hub.scheduling import (
-    ArrayLike,
-    GeneratorLike,
-    SchedulerConfig,
-    SchedulerMixin,
-    SchedulerOutput,
-    as_tensor,
-    restore_type,
-    timestep_to_int,
-)
+from diffusers_hub.scheduling import SchedulerConfig, SchedulerMixin, StepNoise
 
 __all__ = [
     "History",
@@ -140,6 +131,7 @@ class MultistepSchedulerMixin(SchedulerMixin):
 
     state_class: ClassVar[type[MultistepState]] = MultistepState
     restart_anywhere: ClassVar[bool] = True
+    step_tuple_size: ClassVar[int] = 1
     _state: MultistepState = MultistepState()
     sigmas: npt.NDArray[np.float64] = np.empty(0, dtype=np.float64)
 
@@ -375,25 +367,18 @@ class MultistepSchedulerMixin(SchedulerMixin):
         """
         raise NotImplementedError(f"{type(self).__name__} does not implement solver_step()")
 
-    def step(
-        self,
-        model_output: ArrayLike,
-        timestep: int | torch.Tensor,
-        sample: ArrayLike,
-        generator: GeneratorLike = None,
-        return_dict: bool = True,
-    ) -> SchedulerOutput | tuple[ArrayLike, ...]:
-        """Advance ``sample`` from ``timestep`` to the next timestep of the schedule.
+    def step_tensors(
+        self, model_output: Tensor, timestep: int, sample: Tensor, noise: StepNoise
+    ) -> tuple[Tensor, Tensor]:
+        """Advance ``sample`` from ``timestep`` to the next timestep of the schedule (``step``
+        returns ``prev_sample`` and ``pred_original_sample``, of the sample's type and dtype).
 
         Args:
             model_output: (B, C, ...) network output at ``timestep``.
             timestep: the current timestep, the one the history expects.
-            sample: (B, C, ...) the current sample (tensor or array).
-            generator: unused (the solvers are deterministic); accepted for pipelines.
-            return_dict: return a :class:`SchedulerOutput` (else a tuple).
-
-        Returns:
-            ``prev_sample`` and ``pred_original_sample``, of the sample's type and dtype.
+            sample: (B, C, ...) the current sample.
+            noise: unused (the solvers are deterministic; ``step`` takes a generator for
+                pipelines).
 
         Raises:
             ValueError: ``set_timesteps`` was not called, or ``timestep`` is not the one the
@@ -401,18 +386,10 @@ class MultistepSchedulerMixin(SchedulerMixin):
         """
         if self.num_inference_steps is None:
             raise ValueError("call set_timesteps() before step()")
-        t = timestep_to_int(timestep)
-        index, history = self.history_for(t)
-        sample_t, was_numpy = as_tensor(sample)
-        work = torch.float64 if sample_t.dtype == torch.float64 else torch.float32
-        x = sample_t.to(work)
-        output = as_tensor(model_output)[0].to(device=x.device, dtype=work)
-        prev, x0, state = self.solver_step(index, t, x, output, history)
+        index, history = self.history_for(timestep)
+        work = torch.float64 if sample.dtype == torch.float64 else torch.float32
+        x = sample.to(work)
+        output = model_output.to(device=x.device, dtype=work)
+        prev, x0, state = self.solver_step(index, timestep, x, output, history)
         self._state = state
-        prev_sample = restore_type(prev.to(sample_t.dtype), was_numpy)
-        if not return_dict:
-            return (prev_sample,)
-        return SchedulerOutput(
-            prev_sample=prev_sample,
-            pred_original_sample=restore_type(x0.to(sample_t.dtype), was_numpy),
-        )
+        return prev.to(sample.dtype), x0.to(sample.dtype)

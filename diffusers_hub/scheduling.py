@@ -18,11 +18,12 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Literal, TypeVar, overload
+from typing import Annotated, Any, ClassVar, Literal, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -39,7 +40,7 @@ from diffusers_hub.config import (
     TrainTimesteps,
 )
 from diffusers_hub.errors import ConfigError
-from diffusers_hub.noise import GeneratorLike
+from diffusers_hub.noise import GeneratorLike, step_noise
 
 __all__ = [
     "ArrayLike",
@@ -48,18 +49,23 @@ __all__ = [
     "SchedulerConfig",
     "SchedulerMixin",
     "SchedulerOutput",
+    "StepNoise",
     "as_tensor",
     "restore_type",
+    "step_output",
     "timestep_to_int",
 ]
 
 logger = logging.getLogger(__name__)
 
-S = TypeVar("S", bound="SchedulerMixin")
-
 #: A sample: a torch tensor or a numpy array (returned as the same type).
 ArrayLike = torch.Tensor | npt.NDArray[Any]
 
+
+#: Where a step gets its noise: ``noise(like)`` is standard normal noise of ``like``'s shape, dtype
+#: and device, drawn from ``step``'s ``generator`` or taken from its ``variance_noise``
+#: (:func:`diffusers_hub.noise.step_noise`).
+StepNoise = Callable[[torch.Tensor], torch.Tensor]
 
 #: A beta, the variance of one forward step: in (0, 1) (beta = 1 erases the signal).
 Beta = Annotated[float, Field(gt=0.0, lt=1.0)]
@@ -201,6 +207,15 @@ def restore_type(value: torch.Tensor, was_numpy: bool) -> ArrayLike:
     return value.cpu().numpy() if was_numpy else value
 
 
+def step_output(
+    prev: torch.Tensor, x0: torch.Tensor, was_numpy: bool, return_dict: bool
+) -> SchedulerOutput | tuple[ArrayLike, ArrayLike]:
+    """What ``step`` returns: the previous sample and the clean-sample estimate, numpy arrays
+    again when the input was one (:func:`as_tensor`), as a :class:`SchedulerOutput` or a tuple."""
+    out = SchedulerOutput(restore_type(prev, was_numpy), restore_type(x0, was_numpy))
+    return out if return_dict else (out.prev_sample, out.pred_original_sample)
+
+
 def timestep_to_int(timestep: int | float | torch.Tensor | np.integer[Any] | np.ndarray) -> int:
     """A single timestep (Python number, 0-dim or 1-element tensor or array) as an int.
 
@@ -228,8 +243,9 @@ def timestep_to_int(timestep: int | float | torch.Tensor | np.integer[Any] | np.
 class SchedulerMixin(ConfigMixin, PretrainedMixin):
     """Base of every scheduler: the beta schedule, the timestep schedule, noising and targets.
 
-    Subclasses set ``config_class`` and implement ``step``. The constructor takes a config object
-    and/or its fields as keywords. Beta-related fields are read once, at construction.
+    Subclasses set ``config_class`` and implement ``step_tensors`` (or ``step``). The constructor
+    takes a config object and/or its fields as keywords. Beta-related fields are read once, at
+    construction.
 
     Attributes:
         betas: (T,) betas (float64 tensor of the format's float32 values, see
@@ -253,6 +269,8 @@ class SchedulerMixin(ConfigMixin, PretrainedMixin):
     compatibles: ClassVar[tuple[str, ...]] = ()
     #: Whether ``timesteps`` run from noisy to clean (False for inversion).
     timesteps_descending: ClassVar[bool] = True
+    #: How many outputs ``step(..., return_dict=False)`` returns (1: ``prev_sample`` only).
+    step_tuple_size: ClassVar[int] = 2
 
     config: SchedulerConfig
 
@@ -416,12 +434,43 @@ class SchedulerMixin(ConfigMixin, PretrainedMixin):
     def step(
         self,
         model_output: ArrayLike,
-        timestep: int | torch.Tensor,
+        timestep: int | float | torch.Tensor,
         sample: ArrayLike,
         generator: GeneratorLike = None,
+        variance_noise: ArrayLike | None = None,
         return_dict: bool = True,
     ) -> SchedulerOutput | tuple[ArrayLike, ...]:
-        """Move ``sample`` from ``timestep`` to the previous timestep (implemented by subclasses)."""
+        """Move ``sample`` from ``timestep`` to the previous timestep: :meth:`step_tensors` on the
+        inputs as tensors, its results in the sample's type (numpy arrays stay numpy arrays).
+
+        Args:
+            model_output: (B, C, ...) the model output at ``timestep``.
+            timestep: the current timestep (one of ``self.timesteps``).
+            sample: (B, C, ...) the current sample.
+            generator: torch generator(s) or numpy generator for the noise, if the step draws any.
+            variance_noise: (B, C, ...) the noise to use instead of drawing it.
+            return_dict: return a :class:`SchedulerOutput` (else a tuple of its first
+                ``step_tuple_size`` fields).
+        """
+        x, was_numpy = as_tensor(sample)
+        out = as_tensor(model_output)[0]
+        t = self.step_timestep(timestep)
+        prev, x0 = self.step_tensors(
+            out, t, x, functools.partial(step_noise, generator, variance_noise)
+        )
+        output = step_output(prev, x0, was_numpy, return_dict)
+        return output if return_dict else output[: self.step_tuple_size]
+
+    def step_timestep(self, timestep: int | float | torch.Tensor) -> int:
+        """What :meth:`step_tensors` receives for ``step``'s timestep: it as an int."""
+        return timestep_to_int(timestep)
+
+    def step_tensors(
+        self, model_output: torch.Tensor, timestep: int, sample: torch.Tensor, noise: StepNoise
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The step on tensors (what a scheduler implements): the sample at the previous timestep
+        and the clean-sample estimate. ``noise(like)`` gives the step's noise (:data:`StepNoise`);
+        the other arguments are :meth:`step`'s."""
         raise NotImplementedError(f"{type(self).__name__} does not implement step()")
 
     # ---------------------------------------------------------------- per-sample schedule math

@@ -420,10 +420,10 @@ def test_rendered_plugin_test_suite_catches_a_bug(tmp_path: Path) -> None:
     # a hidden counter in step(): the conformance kit must notice
     edit(
         project / "diffusers_hub_toy_buggy" / "scheduler.py",
-        "        t = timestep_to_int(timestep)\n",
-        "        t = timestep_to_int(timestep)\n"
+        "        t_prev = self.previous_timestep(timestep)\n",
+        "        t_prev = self.previous_timestep(timestep)\n"
         "        self._calls = getattr(self, '_calls', 0) + 1\n"
-        "        x = x * (1.0 + 1e-3 * self._calls)\n",
+        "        sample = sample * (1.0 + 1e-3 * self._calls)\n",
     )
     proc = run_rendered_tests(project)
     assert proc.returncode == 1, proc.stdout[-2000:]

@@ -12,13 +12,7 @@ from typing import Any
 
 from diffusers_hub.hookspecs import demo_folder, hookimpl, provides
 
-__all__ = [
-    "DEMO_FOLDER",
-    "diffusers_hub_add_commands",
-    "diffusers_hub_converters",
-    "diffusers_hub_demo_checkpoints",
-    "diffusers_hub_trainers",
-]
+__all__ = ["DEMO_FOLDER"]
 
 #: The demo pipeline shipped in the package (see docs/plugins/bddm.md, "Demo weights").
 DEMO_FOLDER = Path(__file__).resolve().parent / "demo"

@@ -36,17 +36,7 @@ from pydantic import Field, field_validator
 
 from diffusers_hub import schedules
 from diffusers_hub.config import LIMITS, TrainTimesteps
-from diffusers_hub.noise import step_noise
-from diffusers_hub.scheduling import (
-    ArrayLike,
-    Beta,
-    GeneratorLike,
-    SchedulerConfig,
-    SchedulerMixin,
-    SchedulerOutput,
-    as_tensor,
-    restore_type,
-)
+from diffusers_hub.scheduling import Beta, SchedulerConfig, SchedulerMixin, StepNoise
 
 __all__ = [
     "LJSPEECH_12_STEPS",
@@ -305,46 +295,34 @@ class BDDMScheduler(SchedulerMixin):
             )
         return index
 
-    def step(  # type: ignore[override]
-        self,
-        model_output: ArrayLike,
-        timestep: float | torch.Tensor,
-        sample: ArrayLike,
-        generator: GeneratorLike = None,
-        variance_noise: ArrayLike | None = None,
-        return_dict: bool = True,
-    ) -> SchedulerOutput | tuple[ArrayLike, ArrayLike]:
-        """One reverse step from the schedule's step at ``timestep`` to the next one.
+    def step_timestep(self, timestep: int | float | torch.Tensor) -> int:
+        """The step index n of ``timestep``, a value of ``self.timesteps`` (``step`` passes it to
+        :meth:`step_tensors`)."""
+        return self._step_index(timestep)
+
+    def step_tensors(
+        self, model_output: torch.Tensor, timestep: int, sample: torch.Tensor, noise: StepNoise
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One reverse step from the schedule's step n to the next one (``step`` calls it).
 
         Notation (code name: paper symbol): ``beta``: $b_n$; ``noise_scale``:
         $\\hat\\alpha_n$; ``sigma``: $\\sigma_n$.
 
         Args:
-            model_output: (B, C, L) predicted noise at ``timestep``.
-            timestep: a value of ``self.timesteps``.
+            model_output: (B, C, L) predicted noise at the step's timestep.
+            timestep: the step index n (:meth:`step_timestep`).
             sample: (B, C, L) the current sample.
-            generator: torch generator(s) or numpy generator for the noise.
-            variance_noise: (B, C, L) the noise to use instead of drawing it.
-            return_dict: return a :class:`SchedulerOutput` (else a tuple).
+            noise: the step's noise (none at the last step, n = 0).
 
         Returns:
-            ``prev_sample`` and ``pred_original_sample``
-            ($\\hat x_0 = (x_n - \\sqrt{1 - \\hat\\alpha_n^2}\\,\\epsilon)/\\hat\\alpha_n$), the
-            same type as ``sample``.
+            the next sample and $\\hat x_0 = (x_n - \\sqrt{1 - \\hat\\alpha_n^2}\\,\\epsilon)/\\hat\\alpha_n$.
         """
-        n = self._step_index(timestep)
         assert self.schedule is not None
-        x, was_numpy = as_tensor(sample)
-        eps = as_tensor(model_output)[0]
-        s = self.schedule
+        n, x, eps, s = timestep, sample, model_output, self.schedule
         beta, scale, sigma = float(s.betas[n]), float(s.noise_scales[n]), float(s.sigmas[n])
-        noise = step_noise(generator, variance_noise, x) if n > 0 else None
-        prev = bddm_step(x, eps, beta, scale, sigma, noise)
+        prev = bddm_step(x, eps, beta, scale, sigma, noise(x) if n > 0 else None)
         x0 = torch.add(x, eps, alpha=-math.sqrt(1.0 - scale**2)).div_(scale)
-        prev_out, x0_out = restore_type(prev, was_numpy), restore_type(x0, was_numpy)
-        if not return_dict:
-            return prev_out, x0_out
-        return SchedulerOutput(prev_sample=prev_out, pred_original_sample=x0_out)
+        return prev, x0
 
     # -- noise scheduling -------------------------------------------------------------------------
 

@@ -9,7 +9,5 @@ from diffusers_hub_ddpm.hooks import DEMO_FOLDER
 
 from diffusers_hub.hookspecs import demo_folder
 
-__all__ = ["diffusers_hub_demo_checkpoints"]
-
 #: ``diffusers-hub generate ddim`` samples the DDPM demo weights with DDIM.
 diffusers_hub_demo_checkpoints = demo_folder("ddim", DEMO_FOLDER)

@@ -33,8 +33,9 @@ from diffusers_hub.scheduling import (
     SchedulerConfig,
     SchedulerMixin,
     SchedulerOutput,
+    StepNoise,
     as_tensor,
-    restore_type,
+    step_output,
     timestep_to_int,
 )
 
@@ -122,7 +123,22 @@ def ddim_inverse_step(x0: torch.Tensor, eps: torch.Tensor, alpha_bar_next: float
     return torch.add(x0 * math.sqrt(alpha_bar_next), eps, alpha=math.sqrt(1.0 - alpha_bar_next))
 
 
-class DDIMScheduler(SchedulerMixin):
+class _CleanEnd(SchedulerMixin):
+    """The noise level past the clean end of the schedule that DDIM and its inverse share."""
+
+    config: DDIMSchedulerConfig
+
+    @property
+    def final_alpha_cumprod(self) -> float:
+        """$\\bar\\alpha$ used past the last timestep: 1, or $\\bar\\alpha_0$."""
+        return 1.0 if self.config.set_alpha_to_one else self._alpha_bar[0]
+
+    def alpha_bar(self, timestep: int) -> float:
+        """$\\bar\\alpha_t$ as a float; ``final_alpha_cumprod`` for t < 0."""
+        return self.final_alpha_cumprod if timestep < 0 else self._alpha_bar[timestep]
+
+
+class DDIMScheduler(_CleanEnd):
     """Denoising diffusion implicit model sampling: 10-100 steps, deterministic at eta = 0.
 
     Reads any DDPM-family ``scheduler_config.json`` (``DDIMScheduler.from_config(ddpm.config)``).
@@ -148,15 +164,6 @@ class DDIMScheduler(SchedulerMixin):
     config_class = DDIMSchedulerConfig
     config: DDIMSchedulerConfig
     compatibles: ClassVar[tuple[str, ...]] = ("DDIMScheduler", "DDPMScheduler")
-
-    @property
-    def final_alpha_cumprod(self) -> float:
-        """$\\bar\\alpha$ used past the last timestep: 1, or $\\bar\\alpha_0$."""
-        return 1.0 if self.config.set_alpha_to_one else self._alpha_bar[0]
-
-    def alpha_bar(self, timestep: int) -> float:
-        """$\\bar\\alpha_t$ as a float; ``final_alpha_cumprod`` for t < 0."""
-        return self.final_alpha_cumprod if timestep < 0 else self._alpha_bar[timestep]
 
     def previous_timestep(self, timestep: int) -> int:
         """``t - T // n`` after ``set_timesteps(n)``; the next entry of an explicit list.
@@ -234,15 +241,10 @@ class DDIMScheduler(SchedulerMixin):
         if eta > 0:
             noise = step_noise(generator, variance_noise, out)
         prev_sample = ddim_step(x0, eps, alpha_bar_prev, sigma, noise)  # eq. 12
-
-        prev = restore_type(prev_sample, was_numpy)
-        pred = restore_type(x0, was_numpy)
-        if not return_dict:
-            return prev, pred
-        return SchedulerOutput(prev_sample=prev, pred_original_sample=pred)
+        return step_output(prev_sample, x0, was_numpy, return_dict)
 
 
-class DDIMInverseScheduler(SchedulerMixin):
+class DDIMInverseScheduler(_CleanEnd):
     """DDIM inversion: the deterministic map from a clean sample x_0 to its noise x_T.
 
     ``timesteps`` run upwards (``set_timesteps(n)`` gives the DDIM schedule reversed). ``step``
@@ -272,14 +274,8 @@ class DDIMInverseScheduler(SchedulerMixin):
     compatibles: ClassVar[tuple[str, ...]] = ("DDIMScheduler", "DDPMScheduler")
     timesteps_descending: ClassVar[bool] = False
 
-    @property
-    def initial_alpha_cumprod(self) -> float:
-        """$\\bar\\alpha$ of the clean start: 1, or $\\bar\\alpha_0$."""
-        return 1.0 if self.config.set_alpha_to_one else self._alpha_bar[0]
-
-    def alpha_bar(self, timestep: int) -> float:
-        """$\\bar\\alpha_t$ as a float; ``initial_alpha_cumprod`` for t < 0."""
-        return self.initial_alpha_cumprod if timestep < 0 else self._alpha_bar[timestep]
+    #: $\\bar\\alpha$ of the clean start: 1, or $\\bar\\alpha_0$ (where DDIM sampling ends).
+    initial_alpha_cumprod = _CleanEnd.final_alpha_cumprod
 
     def current_timestep(self, timestep: int) -> int:
         """The level the sample is at when ``step`` moves it to ``timestep``.
@@ -300,43 +296,26 @@ class DDIMInverseScheduler(SchedulerMixin):
         step = self.config.num_train_timesteps // self.num_inference_steps
         return min(timestep - step, self.config.num_train_timesteps - 1)
 
-    def step(
-        self,
-        model_output: ArrayLike,
-        timestep: int | torch.Tensor,
-        sample: ArrayLike,
-        generator: GeneratorLike = None,
-        return_dict: bool = True,
-    ) -> SchedulerOutput | tuple[ArrayLike, ArrayLike]:
-        """One inversion step: from the level below ``timestep`` up to ``timestep``.
+    def step_tensors(
+        self, model_output: torch.Tensor, timestep: int, sample: torch.Tensor, noise: StepNoise
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One inversion step: from the level below ``timestep`` up to ``timestep`` (``step``
+        returns it as ``prev_sample``, named like every scheduler's output, though it is the
+        noisier sample x_t, and ``pred_original_sample``).
 
         Args:
             model_output: (B, C, ...) the model output at ``timestep``.
-            timestep: the target timestep t (int or 0-dim tensor).
+            timestep: the target timestep t.
             sample: (B, C, ...) the sample at the level below t.
-            generator: accepted for the common scheduler signature; inversion draws no noise.
-            return_dict: return a :class:`SchedulerOutput` (else a tuple).
-
-        Returns:
-            ``prev_sample`` (the noisier sample x_t; named like every scheduler's output) and
-            ``pred_original_sample``, the same type as ``sample``.
+            noise: unused: inversion is deterministic.
         """
-        del generator  # deterministic
+        del noise
         c = self.config
-        x_cur, was_numpy = as_tensor(sample)
-        out = as_tensor(model_output)[0]
-        t = timestep_to_int(timestep)
-        alpha_bar_cur = self.alpha_bar(self.current_timestep(t))
-        alpha_bar_next = self._alpha_bar[t]
+        alpha_bar_cur = self.alpha_bar(self.current_timestep(timestep))
+        alpha_bar_next = self._alpha_bar[timestep]
 
-        x0 = schedules.predict_x0(out, x_cur, alpha_bar_cur, c.prediction_type)
-        eps = schedules.predict_eps(out, x_cur, alpha_bar_cur, c.prediction_type)
+        x0 = schedules.predict_x0(model_output, sample, alpha_bar_cur, c.prediction_type)
+        eps = schedules.predict_eps(model_output, sample, alpha_bar_cur, c.prediction_type)
         if c.clip_sample:
             x0 = x0.clamp_(-c.clip_sample_range, c.clip_sample_range)
-        next_sample = ddim_inverse_step(x0, eps, alpha_bar_next)
-
-        nxt = restore_type(next_sample, was_numpy)
-        pred = restore_type(x0, was_numpy)
-        if not return_dict:
-            return nxt, pred
-        return SchedulerOutput(prev_sample=nxt, pred_original_sample=pred)
+        return ddim_inverse_step(x0, eps, alpha_bar_next), x0

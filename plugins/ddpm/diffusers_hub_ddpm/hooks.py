@@ -9,7 +9,7 @@ from pathlib import Path
 
 from diffusers_hub.hookspecs import demo_folder, provides
 
-__all__ = ["DEMO_FOLDER", "diffusers_hub_demo_checkpoints", "diffusers_hub_trainers"]
+__all__ = ["DEMO_FOLDER"]
 
 #: The embedded demo pipeline folder (a DDPM trained on the builtin 8x8 digits at 16x16).
 DEMO_FOLDER = Path(__file__).resolve().parent / "demo"

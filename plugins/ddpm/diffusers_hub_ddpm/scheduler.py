@@ -17,17 +17,7 @@ from typing import Any, ClassVar, Literal
 import torch
 
 from diffusers_hub import schedules
-from diffusers_hub.noise import step_noise
-from diffusers_hub.scheduling import (
-    ArrayLike,
-    GeneratorLike,
-    SchedulerConfig,
-    SchedulerMixin,
-    SchedulerOutput,
-    as_tensor,
-    restore_type,
-    timestep_to_int,
-)
+from diffusers_hub.scheduling import SchedulerConfig, SchedulerMixin, StepNoise, timestep_to_int
 
 __all__ = [
     "DDPMScheduler",
@@ -183,16 +173,10 @@ class DDPMScheduler(SchedulerMixin):
             return log_var.exp()
         return torch.tensor(math.exp(log_var), dtype=torch.float32)
 
-    def step(  # type: ignore[override]
-        self,
-        model_output: ArrayLike,
-        timestep: int | torch.Tensor,
-        sample: ArrayLike,
-        generator: GeneratorLike = None,
-        variance_noise: ArrayLike | None = None,
-        return_dict: bool = True,
-    ) -> SchedulerOutput | tuple[ArrayLike, ArrayLike]:
-        """One ancestral step: predict $\\hat x_0$, then sample the posterior.
+    def step_tensors(
+        self, model_output: torch.Tensor, timestep: int, sample: torch.Tensor, noise: StepNoise
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One ancestral step: predict $\\hat x_0$, then sample the posterior (``step`` calls it).
 
         Notation (code name: paper symbol): ``alpha_bar_t``: $\\bar\\alpha_t$;
         ``alpha_bar_prev``: $\\bar\\alpha_{t'}$ for the previous timestep ``prev_t`` of the
@@ -201,49 +185,37 @@ class DDPMScheduler(SchedulerMixin):
         Args:
             model_output: (B, C, ...) the model output at ``timestep``; (B, 2C, ...) for the
                 learned variance types (prediction, then variance channels).
-            timestep: the current timestep t (int or 0-dim tensor).
+            timestep: the current timestep t.
             sample: (B, C, ...) the current sample x_t.
-            generator: torch generator(s) or numpy generator for the noise.
-            variance_noise: (B, C, ...) the noise to use instead of drawing it.
-            return_dict: return a :class:`SchedulerOutput` (else a tuple).
+            noise: the step's noise (drawn only for t > 0).
 
         Returns:
-            ``prev_sample`` (x_{t'}) and ``pred_original_sample`` ($\\hat x_0$), the same type
-            as ``sample``.
+            x_{t'} and $\\hat x_0$.
 
         References:
             Algorithm 2 and eq. 7, arXiv:2006.11239; eq. 15, arXiv:2102.09672.
         """
         c = self.config
-        x_t, was_numpy = as_tensor(sample)
-        out = as_tensor(model_output)[0]
-        t = timestep_to_int(timestep)
-        prev_t = self.previous_timestep(t)
-
+        out, prev_t = model_output, self.previous_timestep(timestep)
         predicted_variance = None
-        channels = x_t.shape[1]
+        channels = sample.shape[1]
         if c.variance_type in ("learned", "learned_range") and out.shape[1] == 2 * channels:
             out, predicted_variance = out[:, :channels], out[:, channels:]
 
-        alpha_bar_t = self.alpha_bar(t)
+        alpha_bar_t = self.alpha_bar(timestep)
         alpha_bar_prev = self.alpha_bar(prev_t)
-        x0 = schedules.predict_x0(out, x_t, alpha_bar_t, c.prediction_type)
+        x0 = schedules.predict_x0(out, sample, alpha_bar_t, c.prediction_type)
         x0 = self.apply_x0_constraints(x0)
-        prev_sample = ddpm_posterior_mean(x0, x_t, alpha_bar_t, alpha_bar_prev)
+        prev_sample = ddpm_posterior_mean(x0, sample, alpha_bar_t, alpha_bar_prev)
 
-        if t > 0:
-            noise = step_noise(generator, variance_noise, out)
+        if timestep > 0:
+            z = noise(out)
             log_var = ddpm_log_variance(
                 alpha_bar_t, alpha_bar_prev, c.variance_type, predicted_variance
             )
             if isinstance(log_var, torch.Tensor):
                 std: Any = (0.5 * log_var).exp()
-                prev_sample = prev_sample + std * noise
+                prev_sample = prev_sample + std * z
             else:
-                prev_sample = prev_sample.add_(noise, alpha=math.exp(0.5 * log_var))
-
-        prev = restore_type(prev_sample, was_numpy)
-        pred = restore_type(x0, was_numpy)
-        if not return_dict:
-            return prev, pred
-        return SchedulerOutput(prev_sample=prev, pred_original_sample=pred)
+                prev_sample = prev_sample.add_(z, alpha=math.exp(0.5 * log_var))
+        return prev_sample, x0

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from diffusers_hub.hookspecs import demo_folder, provides
 
-__all__ = ["DEMO_FOLDER", "diffusers_hub_demo_checkpoints", "diffusers_hub_trainers"]
+__all__ = ["DEMO_FOLDER"]
 
 #: The embedded demo pipeline folder (a tiny text-to-image LDM trained on the captioned shapes).
 DEMO_FOLDER = Path(__file__).resolve().parent / "demo"

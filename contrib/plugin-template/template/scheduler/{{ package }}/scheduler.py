@@ -12,11 +12,11 @@ with a_t the cumulative product of alphas ("alpha bar"), eps the predicted noise
 normal noise. ``eta = 1`` is the DDPM posterior over the strided schedule, ``eta = 0`` is
 deterministic.
 
-Replace the body of ``step`` with your method; keep ``step`` a pure function of its arguments
+Replace the body of ``step_tensors`` with your method; keep it a pure function of its arguments
 and of the schedule set by ``set_timesteps`` (no hidden counters), so that a loop may start
-mid-schedule or repeat a timestep. Everything else (beta schedules, timestep spacings,
-``add_noise``, training targets, config files, numpy support helpers) comes from
-:class:`diffusers_hub.scheduling.SchedulerMixin`.
+mid-schedule or repeat a timestep. Everything else (``step`` itself, with its numpy and timestep
+conversions, beta schedules, timestep spacings, ``add_noise``, training targets, config files)
+comes from :class:`diffusers_hub.scheduling.SchedulerMixin`.
 
 References:
     Song, Meng and Ermon 2020, "Denoising Diffusion Implicit Models", arXiv:2010.02502.
@@ -28,17 +28,8 @@ import math
 from typing import Any, ClassVar
 
 import torch
-from diffusers_hub.noise import step_noise
-from diffusers_hub.schedules import step_alpha
-from diffusers_hub.scheduling import (
-    ArrayLike,
-    SchedulerConfig,
-    SchedulerMixin,
-    SchedulerOutput,
-    as_tensor,
-    restore_type,
-    timestep_to_int,
-)
+from diffusers_hub.schedules import eps_from_x0, predict_x0, step_alpha
+from diffusers_hub.scheduling import SchedulerConfig, SchedulerMixin, StepNoise
 from pydantic import Field
 
 __all__ = [
@@ -96,69 +87,38 @@ class {{ class_name }}(SchedulerMixin):
     #: schedulers whose configs this one reads (``from_config(ddpm.config)``)
     compatibles: ClassVar[tuple[str, ...]] = ("ddpm", "ddim")
 
-    def predict_x0_eps(
-        self, model_output: torch.Tensor, sample: torch.Tensor, alpha_bar_t: float
+    def step_tensors(
+        self, model_output: torch.Tensor, timestep: int, sample: torch.Tensor, noise: StepNoise
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The clean-sample and noise estimates from the model output, per ``prediction_type``.
-
-        The clean sample is clipped or thresholded as configured and the noise estimate is made
-        consistent with it (eq. 9, arXiv:2010.02502; v: section 4, arXiv:2202.00512).
-
-        Args:
-            model_output: (B, C, ...) the model's prediction.
-            sample: (B, C, ...) the current sample x_t.
-            alpha_bar_t: cumulative alpha at t.
-
-        Returns:
-            ``(x0, eps)``, both (B, C, ...).
-        """
-        sqrt_ab, sqrt_1m = math.sqrt(alpha_bar_t), math.sqrt(1.0 - alpha_bar_t)
-        kind = self.config.prediction_type
-        if kind == "epsilon":
-            x0 = (sample - sqrt_1m * model_output) / sqrt_ab
-        elif kind == "sample":
-            x0 = model_output.clone()
-        else:  # v_prediction
-            x0 = sqrt_ab * sample - sqrt_1m * model_output
-        x0 = self.apply_x0_constraints(x0)
-        eps = (sample - sqrt_ab * x0) / sqrt_1m
-        return x0, eps
-
-    def step(
-        self,
-        model_output: ArrayLike,
-        timestep: int | torch.Tensor,
-        sample: ArrayLike,
-        generator: Any = None,
-        return_dict: bool = True,
-    ) -> SchedulerOutput | tuple[ArrayLike, ...]:
         """Move ``sample`` from ``timestep`` to the previous scheduled timestep.
 
+        The inherited ``step`` calls this with tensors (numpy inputs converted, and converted
+        back in its output) and the timestep as an int.
+
         Args:
-            model_output: (B, C, ...) the model output at ``timestep`` (tensor or numpy array).
+            model_output: (B, C, ...) the model output at ``timestep``.
             timestep: the current timestep t (one of ``self.timesteps``).
             sample: (B, C, ...) the current sample x_t.
-            generator: a ``torch.Generator`` (or a list, one per batch item) for the noise z.
-            return_dict: return a :class:`SchedulerOutput` (else a tuple).
+            noise: ``noise(like)`` is the noise z (from ``step``'s ``generator`` or its
+                ``variance_noise``).
 
         Returns:
-            ``prev_sample`` x_t' and ``pred_original_sample`` x0, of the input's type and dtype.
+            ``(x_t', x0)``: the sample at the previous timestep and the clean-sample estimate,
+            of the sample's dtype.
 
         References:
-            eq. 12 and eq. 16, arXiv:2010.02502.
+            eq. 9, eq. 12 and eq. 16, arXiv:2010.02502.
         """
-        out, was_numpy = as_tensor(model_output)
-        x, _ = as_tensor(sample)
-        out = out.to(device=x.device, dtype=x.dtype)
-        t = timestep_to_int(timestep)
-        t_prev = self.previous_timestep(t)
-        alpha_bar_t, alpha_bar_prev = self.alpha_bar(t), self.alpha_bar(t_prev)
-        x0, eps = self.predict_x0_eps(out, x, alpha_bar_t)
+        out = model_output.to(device=sample.device, dtype=sample.dtype)
+        t_prev = self.previous_timestep(timestep)
+        alpha_bar_t, alpha_bar_prev = self.alpha_bar(timestep), self.alpha_bar(t_prev)
+        # the clean-sample estimate, clipped or thresholded as configured, and the noise
+        # estimate consistent with it (eq. 9)
+        x0 = predict_x0(out, sample, alpha_bar_t, self.config.prediction_type)
+        x0 = self.apply_x0_constraints(x0)
+        eps = eps_from_x0(x0, sample, alpha_bar_t)
         c_x0, c_eps, sigma = ancestral_coefficients(alpha_bar_t, alpha_bar_prev, self.config.eta)
         prev = c_x0 * x0 + c_eps * eps  # eq. 12
         if sigma > 0.0:
-            prev = prev + sigma * step_noise(generator, None, x)
-        result = (restore_type(prev, was_numpy), restore_type(x0, was_numpy))
-        if not return_dict:
-            return result
-        return SchedulerOutput(prev_sample=result[0], pred_original_sample=result[1])
+            prev = prev + sigma * noise(sample)
+        return prev, x0

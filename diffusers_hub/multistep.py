@@ -23,7 +23,7 @@ writes its config, the math, and :meth:`~MultistepSchedulerMixin.solver_step`::
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, ClassVar, Literal, TypeVar
@@ -36,7 +36,7 @@ from torch import Tensor
 
 from diffusers_hub.config import ComponentConfig
 from diffusers_hub.schedules import spaced_timesteps, validate_timesteps
-from diffusers_hub.scheduling import SchedulerConfig, SchedulerMixin, StepNoise
+from diffusers_hub.scheduling import SchedulerConfig, SchedulerMixin, StepNoise, TimestepList
 
 __all__ = [
     "History",
@@ -168,27 +168,17 @@ class MultistepSchedulerMixin(SchedulerMixin):
         return ts, self.train_sigmas[ts]
 
     def explicit_schedule(
-        self, timesteps: Sequence[int] | npt.NDArray[Any] | torch.Tensor
+        self, timesteps: TimestepList
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
         """The timesteps and noise levels of an explicit, descending list of timesteps."""
         ts = validate_timesteps(timesteps, self.config.num_train_timesteps)
         return ts, self.train_sigmas[ts]
 
-    def set_timesteps(
-        self,
-        num_inference_steps: int | None = None,
-        device: str | torch.device | None = None,
-        timesteps: Sequence[int] | npt.NDArray[Any] | torch.Tensor | None = None,
-    ) -> None:
-        """Choose the timesteps (and noise levels) of sampling, and reset the history.
-
-        Args:
-            num_inference_steps: n, the number of steps.
-            device: where ``self.timesteps`` lives.
-            timesteps: explicit descending timesteps instead of ``num_inference_steps``.
-        """
-        if (num_inference_steps is None) == (timesteps is None):
-            raise ValueError("pass exactly one of num_inference_steps or timesteps")
+    def plan_timesteps(
+        self, num_inference_steps: int | None, timesteps: TimestepList | None
+    ) -> tuple[npt.NDArray[np.int64], int]:
+        """The timesteps of :meth:`spaced_schedule` or :meth:`explicit_schedule`, and n; fills
+        ``sigmas`` and resets the history (``set_timesteps`` calls it)."""
         if timesteps is not None:
             ts, sigmas = self.explicit_schedule(timesteps)
             n = len(ts)
@@ -197,10 +187,8 @@ class MultistepSchedulerMixin(SchedulerMixin):
             n = int(num_inference_steps)
             ts, sigmas = self.spaced_schedule(n)
         self.sigmas = np.concatenate([np.asarray(sigmas, dtype=np.float64), [self.final_sigma]])
-        self.custom_timesteps = timesteps is not None
-        self.num_inference_steps = n
-        self._install_timesteps(ts, device)
         self.reset_state()
+        return ts, n
 
     def check_num_steps(self, n: int) -> int:
         """T, after checking that ``1 <= n <= T``.

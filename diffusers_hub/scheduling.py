@@ -21,7 +21,7 @@ import dataclasses
 import functools
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal, overload
 
@@ -50,6 +50,8 @@ __all__ = [
     "SchedulerMixin",
     "SchedulerOutput",
     "StepNoise",
+    "TimestepList",
+    "Timesteps",
     "as_tensor",
     "restore_type",
     "step_output",
@@ -66,6 +68,12 @@ ArrayLike = torch.Tensor | npt.NDArray[Any]
 #: and device, drawn from ``step``'s ``generator`` or taken from its ``variance_noise``
 #: (:func:`diffusers_hub.noise.step_noise`).
 StepNoise = Callable[[torch.Tensor], torch.Tensor]
+
+#: An explicit schedule, for ``set_timesteps(timesteps=...)``.
+TimestepList = Sequence[int] | npt.NDArray[Any] | torch.Tensor
+
+#: One timestep, or (B,) timesteps (one per batch item).
+Timesteps = int | torch.Tensor | npt.NDArray[Any]
 
 #: A beta, the variance of one forward step: in (0, 1) (beta = 1 erases the signal).
 Beta = Annotated[float, Field(gt=0.0, lt=1.0)]
@@ -353,9 +361,9 @@ class SchedulerMixin(ConfigMixin, PretrainedMixin):
         self,
         num_inference_steps: int | None = None,
         device: str | torch.device | None = None,
-        timesteps: list[int] | npt.NDArray[Any] | torch.Tensor | None = None,
+        timesteps: TimestepList | None = None,
     ) -> None:
-        """Choose the timesteps of sampling.
+        """Choose the timesteps of sampling (:meth:`plan_timesteps` picks them).
 
         Args:
             num_inference_steps: n; the config's ``timestep_spacing`` picks n of the T timesteps.
@@ -366,14 +374,26 @@ class SchedulerMixin(ConfigMixin, PretrainedMixin):
             ValueError: neither or both of ``num_inference_steps`` and ``timesteps``, or invalid
                 values (see :func:`diffusers_hub.schedules.spaced_timesteps`).
         """
-        c = self.config
         if (num_inference_steps is None) == (timesteps is None):
             raise ValueError("pass exactly one of num_inference_steps and timesteps")
+        values, n = self.plan_timesteps(num_inference_steps, timesteps)
+        self.custom_timesteps = timesteps is not None
+        self.num_inference_steps = n
+        self._install_timesteps(values, device)
+
+    def plan_timesteps(
+        self, num_inference_steps: int | None, timesteps: TimestepList | None
+    ) -> tuple[npt.NDArray[np.int64], int]:
+        """The timesteps that ``set_timesteps`` installs, and n (exactly one argument is given).
+
+        Raises:
+            ValueError: invalid values (see :func:`diffusers_hub.schedules.spaced_timesteps`).
+        """
+        c = self.config
         if timesteps is not None:
             values = schedules.validate_timesteps(
                 timesteps, c.num_train_timesteps, descending=self.timesteps_descending
             )
-            self.custom_timesteps = True
         else:
             assert num_inference_steps is not None
             values = schedules.spaced_timesteps(
@@ -381,9 +401,7 @@ class SchedulerMixin(ConfigMixin, PretrainedMixin):
             )
             if not self.timesteps_descending:
                 values = values[::-1]
-            self.custom_timesteps = False
-        self.num_inference_steps = int(values.shape[0])
-        self._install_timesteps(values, device)
+        return values, int(values.shape[0])
 
     def previous_timestep(self, timestep: int) -> int:
         """The timestep that ``step`` moves to from ``timestep``: the next one in the schedule.
@@ -503,7 +521,7 @@ class SchedulerMixin(ConfigMixin, PretrainedMixin):
         return table[0], table[1], table[2]
 
     def _gather(
-        self, timesteps: int | torch.Tensor | npt.NDArray[Any], like: torch.Tensor
+        self, timesteps: Timesteps, like: torch.Tensor
     ) -> tuple[torch.Tensor | float, torch.Tensor | float, torch.Tensor | float]:
         """Per-item sqrt(ab), sqrt(1-ab), ab for ``timesteps``, shaped to broadcast over ``like``."""
         if isinstance(timesteps, int | np.integer):
@@ -522,7 +540,7 @@ class SchedulerMixin(ConfigMixin, PretrainedMixin):
         self,
         original_samples: ArrayLike,
         noise: ArrayLike,
-        timesteps: int | torch.Tensor | npt.NDArray[Any],
+        timesteps: Timesteps,
     ) -> ArrayLike:
         """Sample $q(x_t \\mid x_0)$: ``sqrt(ab_t) * x0 + sqrt(1 - ab_t) * noise``.
 
@@ -547,7 +565,7 @@ class SchedulerMixin(ConfigMixin, PretrainedMixin):
         self,
         sample: ArrayLike,
         noise: ArrayLike,
-        timesteps: int | torch.Tensor | npt.NDArray[Any],
+        timesteps: Timesteps,
     ) -> ArrayLike:
         """The v target ``sqrt(ab_t) * noise - sqrt(1 - ab_t) * sample`` (section 4, arXiv:2202.00512).
 
@@ -565,7 +583,7 @@ class SchedulerMixin(ConfigMixin, PretrainedMixin):
         self,
         original_samples: ArrayLike,
         noise: ArrayLike,
-        timesteps: int | torch.Tensor | npt.NDArray[Any],
+        timesteps: Timesteps,
     ) -> ArrayLike:
         """What the model should output for ``add_noise(original_samples, noise, timesteps)``.
 

@@ -25,7 +25,7 @@ References:
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from diffusers_hub.schedules import eps_from_x0, predict_x0, step_alpha

@@ -23,7 +23,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Literal, overload
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -182,12 +182,6 @@ class SchedulerOutput:
 
     def __len__(self) -> int:
         return len(self.to_tuple())
-
-    @overload
-    def __getitem__(self, key: int | str) -> Any: ...
-
-    @overload
-    def __getitem__(self, key: slice) -> tuple[Any, ...]: ...
 
     def __getitem__(self, key: int | str | slice) -> Any:
         if isinstance(key, str):

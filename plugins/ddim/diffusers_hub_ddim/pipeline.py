@@ -5,16 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from diffusers_hub_ddpm.pipeline import sample_shape
 from diffusers_hub_ddpm.unet_2d import UNet2DModel
 
-from diffusers_hub.noise import randn_tensor
-from diffusers_hub.pipeline import (
-    DiffusionPipeline,
-    ImagePipelineOutput,
-    OutputType,
-    tensor_to_images,
-)
+from diffusers_hub.pipeline import DiffusionPipeline, ImagePipelineOutput, OutputType
 from diffusers_hub.scheduling import SchedulerMixin
 from diffusers_hub_ddim.scheduler import DDIMInverseScheduler, DDIMScheduler
 
@@ -71,36 +64,12 @@ class DDIMPipeline(DiffusionPipeline):
             callback: called as ``callback(step_index, timestep, sample)``.
             callback_steps: how often the callback runs.
         """
-        self.check_inputs(
-            batch_size=batch_size,
-            generator=generator,
-            num_inference_steps=num_inference_steps,
-            output_type=output_type,
-            callback_steps=callback_steps,
+        return self.generate_images(
+            locals(),
+            lambda x, t: self.unet(x, t).sample,
             eta=eta,
+            use_clipped_model_output=bool(use_clipped_model_output),
         )
-        device = self.device
-        image = randn_tensor(
-            sample_shape(self.unet, batch_size),
-            generator=generator,
-            device=device,
-            dtype=self.unet.dtype,
-        )
-        self.scheduler.set_timesteps(num_inference_steps, device=device)
-        for i, t in enumerate(self.progress_bar(self.scheduler.timesteps)):
-            model_output = self.unet(image, t).sample
-            image = self.scheduler.step(
-                model_output,
-                t,
-                image,
-                eta=eta,
-                use_clipped_model_output=bool(use_clipped_model_output),
-                generator=generator,
-            ).prev_sample
-            if callback is not None and i % callback_steps == 0:
-                callback(i, int(t), image)
-        images = tensor_to_images(image, output_type)
-        return ImagePipelineOutput(images=images) if return_dict else (images,)
 
     @torch.no_grad()
     def invert(self, images: torch.Tensor, num_inference_steps: int = 50) -> torch.Tensor:

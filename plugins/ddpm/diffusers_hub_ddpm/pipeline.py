@@ -6,26 +6,11 @@ from collections.abc import Callable
 
 import torch
 
-from diffusers_hub.noise import randn_tensor
-from diffusers_hub.pipeline import (
-    DiffusionPipeline,
-    ImagePipelineOutput,
-    OutputType,
-    tensor_to_images,
-)
+from diffusers_hub.pipeline import DiffusionPipeline, ImagePipelineOutput, OutputType, sample_shape
 from diffusers_hub.scheduling import SchedulerMixin
 from diffusers_hub_ddpm.unet_2d import UNet2DModel
 
 __all__ = ["DDPMPipeline", "sample_shape"]
-
-
-def sample_shape(unet: UNet2DModel, batch_size: int) -> tuple[int, int, int, int]:
-    """(B, C, H, W) of the samples ``unet`` produces, from its config's ``sample_size``."""
-    size = unet.config.sample_size
-    if size is None:
-        raise ValueError("the UNet config has no sample_size; set it to generate images")
-    height, width = (size, size) if isinstance(size, int) else size
-    return (batch_size, unet.config.in_channels, height, width)
 
 
 class DDPMPipeline(DiffusionPipeline):
@@ -74,25 +59,4 @@ class DDPMPipeline(DiffusionPipeline):
                 ``callback_steps`` steps.
             callback_steps: how often the callback runs.
         """
-        self.check_inputs(
-            batch_size=batch_size,
-            generator=generator,
-            num_inference_steps=num_inference_steps,
-            output_type=output_type,
-            callback_steps=callback_steps,
-        )
-        device = self.device
-        image = randn_tensor(
-            sample_shape(self.unet, batch_size),
-            generator=generator,
-            device=device,
-            dtype=self.unet.dtype,
-        )
-        self.scheduler.set_timesteps(num_inference_steps, device=device)
-        for i, t in enumerate(self.progress_bar(self.scheduler.timesteps)):
-            model_output = self.unet(image, t).sample
-            image = self.scheduler.step(model_output, t, image, generator=generator).prev_sample
-            if callback is not None and i % callback_steps == 0:
-                callback(i, int(t), image)
-        images = tensor_to_images(image, output_type)
-        return ImagePipelineOutput(images=images) if return_dict else (images,)
+        return self.generate_images(locals(), lambda x, t: self.unet(x, t).sample)

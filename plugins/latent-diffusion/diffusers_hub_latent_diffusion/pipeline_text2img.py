@@ -7,20 +7,20 @@ scheduler (DDIM by default); the autoencoder decodes the final latent to pixels.
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from diffusers_hub.noise import randn_tensor
 from diffusers_hub.pipeline import (
     DiffusionPipeline,
     ImagePipelineOutput,
     OutputType,
-    tensor_to_images,
+    guided_noise,
+    step_options,
 )
 from diffusers_hub.scheduling import SchedulerMixin
 from diffusers_hub_latent_diffusion.autoencoder import AutoencoderKL, VQModel
@@ -28,7 +28,7 @@ from diffusers_hub_latent_diffusion.ldmbert import LDMBertModel
 from diffusers_hub_latent_diffusion.tokenizer import BertTokenizer
 from diffusers_hub_latent_diffusion.unet_2d_condition import UNet2DConditionModel
 
-__all__ = ["LDMTextToImagePipeline", "guided_noise", "step_options"]
+__all__ = ["LDMTextToImagePipeline", "decode_latents", "guided_noise", "step_options"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,22 +36,10 @@ logger = logging.getLogger(__name__)
 MAX_TOKENS = 77
 
 
-def guided_noise(noise_uncond: Tensor, noise_text: Tensor, guidance_scale: float) -> Tensor:
-    """Classifier-free guidance: ``eps_u + s * (eps_c - eps_u)``.
-
-    References:
-        Ho & Salimans, "Classifier-Free Diffusion Guidance", arXiv:2207.12598 (eq. 6, with
-        s = 1 + w).
-    """
-    return noise_uncond + guidance_scale * (noise_text - noise_uncond)
-
-
-def step_options(scheduler: Any, **options: Any) -> dict[str, Any]:
-    """The subset of ``options`` (``eta``, ``generator``, ...) that ``scheduler.step`` accepts."""
-    params = inspect.signature(scheduler.step).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return options
-    return {k: v for k, v in options.items() if k in params}
+def decode_latents(vqvae: AutoencoderKL | VQModel, latents: Tensor) -> Tensor:
+    """Undo the latent scaling of training (z = scaling_factor * E(x)) and decode to pixels."""
+    images: Tensor = vqvae.decode(latents / vqvae.config.scaling_factor)[0]
+    return images
 
 
 class LDMTextToImagePipeline(DiffusionPipeline):
@@ -171,16 +159,7 @@ class LDMTextToImagePipeline(DiffusionPipeline):
             :class:`ImagePipelineOutput` with the images, prompts in order, each repeated
             ``num_images_per_prompt`` times consecutively.
         """
-        self.check_inputs(
-            prompt=prompt,
-            num_images_per_prompt=num_images_per_prompt,
-            generator=generator,
-            num_inference_steps=num_inference_steps,
-            output_type=output_type,
-            callback_steps=callback_steps,
-            guidance_scale=guidance_scale,
-            eta=eta,
-        )
+        self.check_arguments(locals())
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         factor = self.vae_scale_factor
         size = self.unet.config.sample_size
@@ -210,30 +189,11 @@ class LDMTextToImagePipeline(DiffusionPipeline):
             texts = negatives + texts
         embeds = self.encode_prompt(texts).repeat_interleave(num_images_per_prompt, dim=0)
 
-        device = self.unet.device
-        dtype = self.unet.dtype
-        shape = (batch, self.unet.config.in_channels, height // factor, width // factor)
-        if latents is None:
-            latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
-        elif tuple(latents.shape) != shape:
-            raise ValueError(f"latents have shape {tuple(latents.shape)}, expected {shape}")
-        latents = latents.to(device=device, dtype=dtype) * self.scheduler.init_noise_sigma
-        context = embeds.to(device=device, dtype=dtype)
-
-        self.scheduler.set_timesteps(num_inference_steps, device=device)
-        extra = step_options(self.scheduler, eta=eta, generator=generator)
-        for i, t in enumerate(self.progress_bar(self.scheduler.timesteps)):
-            model_in = torch.cat([latents, latents]) if guided else latents
-            model_in = self.scheduler.scale_model_input(model_in, t)
-            noise = self.unet(model_in, t, encoder_hidden_states=context).sample
-            if guided:
-                noise_uncond, noise_text = noise.chunk(2)
-                noise = guided_noise(noise_uncond, noise_text, guidance_scale)
-            latents = self.scheduler.step(noise, t, latents, **extra)[0]
-            if callback is not None and i % callback_steps == 0:
-                callback(i, int(t), latents)
-
-        # Undo the latent scaling of training (z = scaling_factor * E(x)) and decode.
-        image = self.vqvae.decode(latents / self.vqvae.config.scaling_factor)[0]
-        images = tensor_to_images(image, output_type)
-        return ImagePipelineOutput(images) if return_dict else (images,)
+        context = embeds.to(device=self.unet.device, dtype=self.unet.dtype)
+        return self.generate_images(
+            locals(),
+            lambda x, t: self.unet(x, t, encoder_hidden_states=context).sample,
+            shape=(batch, self.unet.config.in_channels, height // factor, width // factor),
+            decode=partial(decode_latents, self.vqvae),
+            eta=eta,
+        )

@@ -7,22 +7,17 @@ autoencoder snaps them to its codebook and decodes them to 256x256 images.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import torch
 from diffusers_hub_ddpm.unet_2d import UNet2DModel
 from torch import Tensor
 
-from diffusers_hub.noise import randn_tensor
-from diffusers_hub.pipeline import (
-    DiffusionPipeline,
-    ImagePipelineOutput,
-    OutputType,
-    tensor_to_images,
-)
+from diffusers_hub.pipeline import DiffusionPipeline, ImagePipelineOutput, OutputType
 from diffusers_hub.scheduling import SchedulerMixin
 from diffusers_hub_latent_diffusion.autoencoder import AutoencoderKL, VQModel
-from diffusers_hub_latent_diffusion.pipeline_text2img import step_options
+from diffusers_hub_latent_diffusion.pipeline_text2img import decode_latents
 
 __all__ = ["LDMPipeline"]
 
@@ -77,34 +72,7 @@ class LDMPipeline(DiffusionPipeline):
             callback: called as ``callback(step_index, timestep, latents)``.
             callback_steps: call ``callback`` every this many steps.
         """
-        self.check_inputs(
-            batch_size=batch_size,
-            generator=generator,
-            num_inference_steps=num_inference_steps,
-            output_type=output_type,
-            callback_steps=callback_steps,
-            eta=eta,
+        decode = partial(decode_latents, self.vqvae)
+        return self.generate_images(
+            locals(), lambda x, t: self.unet(x, t).sample, decode=decode, eta=eta
         )
-        c = self.unet.config
-        size = c.sample_size
-        height, width = (size, size) if isinstance(size, int) else tuple(size)
-        shape = (batch_size, c.in_channels, height, width)
-        device, dtype = self.unet.device, self.unet.dtype
-        if latents is None:
-            latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
-        elif tuple(latents.shape) != shape:
-            raise ValueError(f"latents have shape {tuple(latents.shape)}, expected {shape}")
-        latents = latents.to(device=device, dtype=dtype) * self.scheduler.init_noise_sigma
-
-        self.scheduler.set_timesteps(num_inference_steps, device=device)
-        extra = step_options(self.scheduler, eta=eta, generator=generator)
-        for i, t in enumerate(self.progress_bar(self.scheduler.timesteps)):
-            model_in = self.scheduler.scale_model_input(latents, t)
-            noise = self.unet(model_in, t).sample
-            latents = self.scheduler.step(noise, t, latents, **extra)[0]
-            if callback is not None and i % callback_steps == 0:
-                callback(i, int(t), latents)
-
-        image = self.vqvae.decode(latents / self.vqvae.config.scaling_factor)[0]
-        images = tensor_to_images(image, output_type)
-        return ImagePipelineOutput(images) if return_dict else (images,)

@@ -1,11 +1,13 @@
 """The plugin's example pipeline, a working starting point that you replace with your own.
 
 An unconditional image pipeline that runs any diffusers-hub scheduler over any noise-predicting
-image model (``model(x, t).sample``): draw x_T, then for every scheduled timestep scale the input,
-call the model and let the scheduler step. Its components are declared by ``__init__``'s
-parameters, so ``save_pretrained`` writes, and ``DiffusionPipeline.from_pretrained`` reads, a
-Hub-format pipeline folder (``model_index.json`` plus one subfolder per component), resolving
-every class through the registry.
+image model (``model(x, t).sample``). The core does the rest: ``prepare_latents`` draws x_T,
+``denoise`` runs the scheduled steps with a progress bar and the callback, ``image_output`` turns
+the samples into PIL, numpy or tensor images; a pipeline passes only its own model call.
+
+Its components are declared by ``__init__``'s parameters, so ``save_pretrained`` writes, and
+``DiffusionPipeline.from_pretrained`` reads, a Hub-format pipeline folder (``model_index.json``
+plus one subfolder per component), resolving every class through the registry.
 
 Swap the scheduler without touching the weights::
 
@@ -22,8 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from diffusers_hub.noise import randn_tensor
-from diffusers_hub.pipeline import DiffusionPipeline, ImagePipelineOutput, tensor_to_images
+from diffusers_hub.pipeline import DiffusionPipeline, ImagePipelineOutput, OutputType
 
 __all__ = ["{{ class_name }}"]
 
@@ -32,8 +33,8 @@ class {{ class_name }}(DiffusionPipeline):
     """Unconditional image generation with any scheduler.
 
     Args:
-        unet: a noise-predicting image model with ``config.in_channels`` and
-            ``config.sample_size`` (for example the ddpm plugin's ``UNet2DModel``).
+        unet: a noise-predicting image model (a ``ModelMixin``) with ``config.in_channels`` and
+            ``config.sample_size``, for example the ddpm plugin's ``UNet2DModel``.
         scheduler: any diffusers-hub scheduler.
     """
 
@@ -46,7 +47,7 @@ class {{ class_name }}(DiffusionPipeline):
         batch_size: int = 1,
         generator: torch.Generator | list[torch.Generator] | None = None,
         num_inference_steps: int = 50,
-        output_type: str = "pil",
+        output_type: OutputType = "pil",
         return_dict: bool = True,
         callback: Callable[[int, int, torch.Tensor], None] | None = None,
         callback_steps: int = 1,
@@ -65,22 +66,4 @@ class {{ class_name }}(DiffusionPipeline):
         Returns:
             The images.
         """
-        if callback_steps < 1:
-            raise ValueError(f"callback_steps must be >= 1, got {callback_steps}")
-        config = self.unet.config
-        size = config.sample_size
-        height, width = (size, size) if isinstance(size, int) else tuple(size)
-        shape = (batch_size, config.in_channels, height, width)
-        x = randn_tensor(shape, generator=generator, device=self.device, dtype=self.dtype)
-        x = x * self.scheduler.init_noise_sigma
-        self.scheduler.set_timesteps(num_inference_steps, device=self.device)
-        for i, t in enumerate(self.progress_bar(self.scheduler.timesteps)):
-            model_input = self.scheduler.scale_model_input(x, t)
-            prediction = self.unet(model_input, t).sample
-            x = self.scheduler.step(prediction, t, x, generator=generator).prev_sample
-            if callback is not None and i % callback_steps == 0:
-                callback(i, int(t), x)
-        images = tensor_to_images(x, output_type)  # type: ignore[arg-type]
-        if not return_dict:
-            return (images,)
-        return ImagePipelineOutput(images=images)
+        return self.generate_images(locals(), lambda x, t: self.unet(x, t).sample)

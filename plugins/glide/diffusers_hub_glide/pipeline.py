@@ -13,16 +13,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import torch
-from diffusers_hub_latent_diffusion.pipeline_text2img import step_options
 from torch import Tensor
 
-from diffusers_hub.noise import randn_tensor
-from diffusers_hub.pipeline import (
-    DiffusionPipeline,
-    ImagePipelineOutput,
-    OutputType,
-    tensor_to_images,
-)
+from diffusers_hub.pipeline import DiffusionPipeline, ImagePipelineOutput, OutputType
 from diffusers_hub.scheduling import SchedulerMixin
 from diffusers_hub_glide.respace import guided_model_output, respaced_timesteps
 from diffusers_hub_glide.tokenizer import GLIDETokenizer
@@ -132,15 +125,9 @@ class GLIDEPipeline(DiffusionPipeline):
         Returns:
             :class:`ImagePipelineOutput`: (B, 64, 64) base images, or the upsampled ones.
         """
+        # num_inference_steps may be a respacing spec ("fast27"); respaced_timesteps checks it.
+        self.check_arguments({**locals(), "num_inference_steps": None})
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-        if not prompts or not all(isinstance(p, str) for p in prompts):
-            raise ValueError(
-                f"prompt must be a string or a non-empty list of strings, got {prompt!r}"
-            )
-        if num_images_per_prompt < 1:
-            raise ValueError(f"num_images_per_prompt must be >= 1, got {num_images_per_prompt}")
-        if callback_steps < 1:
-            raise ValueError(f"callback_steps must be >= 1, got {callback_steps}")
         if upsample is None:
             upsample = self.upsample_unet is not None
         if upsample and (self.upsample_unet is None or self.upsample_scheduler is None):
@@ -150,42 +137,29 @@ class GLIDEPipeline(DiffusionPipeline):
             )
         texts = [p for p in prompts for _ in range(num_images_per_prompt)]
         batch = len(texts)
-        if isinstance(generator, list) and len(generator) != batch:
-            raise ValueError(
-                f"got {len(generator)} generators for {batch} images; pass one per image "
-                "(len(prompt) * num_images_per_prompt) or a single generator"
-            )
-        step_index = 0
-
-        def report(t: Tensor, x: Tensor) -> None:
-            nonlocal step_index
-            if callback is not None and step_index % callback_steps == 0:
-                callback(step_index, int(t), x)
-            step_index += 1
+        loop: dict[str, Any] = {
+            "callback": callback,
+            "callback_steps": callback_steps,
+            "generator": generator,
+        }
 
         # Stage 1: the guided base model.
         unet, scheduler = self.unet, self.scheduler
-        device, dtype = unet.device, unet.dtype
         channels = unet.config.out_channels // 2
-        guided = guidance_scale != 1.0
-        text = self.encode_prompts(unet, texts + [""] * batch if guided else texts)
+        text = self.encode_prompts(unet, texts + [""] * batch if guidance_scale != 1.0 else texts)
         size = unet.config.sample_size
-        x = randn_tensor(
-            (batch, channels, size, size), generator=generator, device=device, dtype=dtype
-        )
-        x = x * scheduler.init_noise_sigma
+        x = self.prepare_latents((batch, channels, size, size), generator)
         total = scheduler.config.num_train_timesteps
         scheduler.set_timesteps(
-            timesteps=respaced_timesteps(total, num_inference_steps), device=device
+            timesteps=respaced_timesteps(total, num_inference_steps), device=unet.device
         )
-        options = step_options(scheduler, generator=generator)
-        for t in self.progress_bar(scheduler.timesteps):
-            model_in = torch.cat([x, x]) if guided else x
-            out = unet(model_in, t, text=text).sample
-            if guided:
-                out = guided_model_output(out, guidance_scale, channels)
-            x = scheduler.step(self._model_output_for(scheduler, out, channels), t, x, **options)[0]
-            report(t, x)
+        x = self.denoise(
+            x,
+            lambda x, t: self._model_output_for(scheduler, unet(x, t, text=text).sample, channels),
+            guidance_scale=guidance_scale,
+            guide=lambda out, s: guided_model_output(out, s, channels),
+            **loop,
+        )
 
         # Stage 2: the upsampler, conditioned on the quantised base image and the prompt.
         if upsample:
@@ -195,20 +169,22 @@ class GLIDEPipeline(DiffusionPipeline):
             up_text = self.encode_prompts(up, texts)
             size = up.config.sample_size
             shape = (batch, channels, size, size)
-            x = randn_tensor(shape, generator=generator, device=up.device, dtype=up.dtype)
-            x = x * up_scheduler.init_noise_sigma * upsample_temp
+            x = self.prepare_latents(shape, generator, model=up, scheduler=up_scheduler)
+            x = x * upsample_temp
             total = up_scheduler.config.num_train_timesteps
             up_scheduler.set_timesteps(
                 timesteps=respaced_timesteps(total, upsample_num_inference_steps), device=up.device
             )
-            options = step_options(
-                up_scheduler, eta=0.0, use_clipped_model_output=True, generator=generator
+            x = self.denoise(
+                x,
+                lambda x, t: self._model_output_for(
+                    up_scheduler, up(x, t, text=up_text, low_res=low_res).sample, channels
+                ),
+                scheduler=up_scheduler,
+                first_step=len(scheduler.timesteps),
+                eta=0.0,
+                use_clipped_model_output=True,
+                **loop,
             )
-            for t in self.progress_bar(up_scheduler.timesteps):
-                out = up(x, t, text=up_text, low_res=low_res).sample
-                out = self._model_output_for(up_scheduler, out, channels)
-                x = up_scheduler.step(out, t, x, **options)[0]
-                report(t, x)
 
-        images = tensor_to_images(x, output_type)
-        return ImagePipelineOutput(images) if return_dict else (images,)
+        return self.image_output(x, output_type, return_dict)

@@ -20,8 +20,9 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 import torch
-from diffusers_hub_latent_diffusion.pipeline_text2img import guided_noise
 from torch import Tensor
+
+from diffusers_hub.pipeline import guided_noise
 
 __all__ = ["guided_model_output", "respaced_betas", "respaced_timesteps", "space_timesteps"]
 

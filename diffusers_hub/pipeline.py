@@ -407,14 +407,7 @@ class DiffusionPipeline:
         ``num_inference_steps``, runs :meth:`denoise` (with ``guidance_scale``, ``callback``,
         ``callback_steps``, ``generator`` and ``step_kwargs``), applies ``decode`` (latents to
         pixels) and returns :meth:`image_output`. A pipeline passes only its own model call:
-
-        ```python
-        @torch.no_grad()
-        def __call__(self, batch_size: int = 1, generator=None, num_inference_steps: int = 50,
-                     output_type: OutputType = "pil", return_dict: bool = True,
-                     callback=None, callback_steps: int = 1):
-            return self.generate_images(locals(), lambda x, t: self.unet(x, t).sample)
-        ```
+        ``return self.generate_images(locals(), lambda x, t: self.unet(x, t).sample)``.
         """
         self.check_arguments(arguments)
         args = {"latents": None, "guidance_scale": 1.0, **arguments}

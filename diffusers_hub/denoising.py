@@ -1,9 +1,5 @@
-"""The denoising loop every image pipeline runs: x_T, the scheduled steps, the output.
-
-:class:`DenoisingLoop` is a base of :class:`~diffusers_hub.pipeline.DiffusionPipeline`; a
-pipeline's ``__call__`` passes its model call (and what is its own: guidance, decoding) to
-``generate_images`` or to ``prepare_latents`` / ``denoise`` / ``image_output``.
-"""
+"""The denoising loop of every image pipeline (a base of ``DiffusionPipeline``): x_T, the
+scheduled steps, the output; a ``__call__`` passes only its own model call."""
 
 from __future__ import annotations
 
@@ -62,14 +58,21 @@ class DenoisingLoop:
     """The sampling loop of :class:`~diffusers_hub.pipeline.DiffusionPipeline`."""
 
     _components: dict[str, Any]
+    _progress_bar_config: dict[str, Any]
 
     if TYPE_CHECKING:
 
         def check_arguments(self, arguments: Mapping[str, Any]) -> int: ...
 
-        def progress_bar(
-            self, iterable: Iterable[Any] | None = None, total: int | None = None
-        ) -> Any: ...
+    def set_progress_bar_config(self, **kwargs: Any) -> None:
+        """Options for the tqdm progress bar of ``__call__`` (``disable=True`` turns it off)."""
+        self._progress_bar_config = dict(kwargs)
+
+    def progress_bar(self, iterable: Iterable[Any] | None = None, total: int | None = None) -> Any:
+        """A tqdm bar configured by :meth:`set_progress_bar_config`."""
+        from tqdm.auto import tqdm
+
+        return tqdm(iterable, total=total, **self._progress_bar_config)
 
     def prepare_latents(
         self,
@@ -106,16 +109,10 @@ class DenoisingLoop:
         first_step: int = 0,
         **step_kwargs: Any,
     ) -> torch.Tensor:
-        """Run ``scheduler`` (default ``self.scheduler``) over its timesteps from ``latents``,
-        with a progress bar; returns the final sample.
-
-        Each step calls ``predict(model_input, t)`` on the scaled input. With ``guidance_scale``
-        other than 1 (classifier-free guidance) the input is the doubled batch and
-        ``guide(output, guidance_scale)`` combines the halves (default: [unconditional,
-        conditional] rows, :func:`guided_noise`). ``step_kwargs`` (``eta``, ``generator``, ...)
-        reach ``scheduler.step`` where it takes them; ``callback(first_step + i, t, sample)`` runs
-        every ``callback_steps`` steps.
-        """
+        """Step ``scheduler`` (default ``self.scheduler``) from ``latents`` over its timesteps
+        under a progress bar, calling ``predict(model_input, t)``; with guidance (a scale other
+        than 1) on the doubled batch, halves combined by ``guide`` ([uncond, cond] rows by
+        default). ``step_kwargs`` reach ``step`` where it takes them; returns the last sample."""
         scheduler = self._components["scheduler"] if scheduler is None else scheduler
         guided = guidance_scale != 1.0
         options = step_options(scheduler, **step_kwargs)
@@ -140,15 +137,9 @@ class DenoisingLoop:
         decode: Callable[[torch.Tensor], torch.Tensor] | None = None,
         **step_kwargs: Any,
     ) -> ImagePipelineOutput | tuple[Any]:
-        """The whole call of an image pipeline, from its ``__call__``'s ``locals()``.
-
-        Checks ``arguments`` (:meth:`check_arguments`), takes ``latents`` or draws x_T of
-        ``shape`` (default :func:`sample_shape` of ``self.unet`` and ``batch_size``), sets
-        ``num_inference_steps``, runs :meth:`denoise` (with ``guidance_scale``, ``callback``,
-        ``callback_steps``, ``generator`` and ``step_kwargs``), applies ``decode`` (latents to
-        pixels) and returns :meth:`image_output`. A pipeline passes only its own model call:
-        ``return self.generate_images(locals(), lambda x, t: self.unet(x, t).sample)``.
-        """
+        """An image pipeline's whole call from its ``__call__``'s ``locals()``: checks, x_T of
+        ``shape`` (default from ``self.unet``) or ``latents``, :meth:`denoise`, ``decode`` and
+        :meth:`image_output`: ``return self.generate_images(locals(), predict)``."""
         self.check_arguments(arguments)
         args = {"latents": None, "guidance_scale": 1.0, **arguments}
         generator = args["generator"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
@@ -297,18 +297,6 @@ class DiffusionPipeline(DenoisingLoop):
         """:meth:`check_inputs` with those of ``arguments`` it takes: a ``__call__`` passes
         ``locals()`` as its first statement, so every shared argument it has is checked."""
         return self.check_inputs(**_accepted_kwargs(self.check_inputs, arguments))
-
-    # -- progress and callbacks -------------------------------------------------------------------
-
-    def set_progress_bar_config(self, **kwargs: Any) -> None:
-        """Options for the tqdm progress bar of ``__call__`` (``disable=True`` turns it off)."""
-        self._progress_bar_config = dict(kwargs)
-
-    def progress_bar(self, iterable: Iterable[Any] | None = None, total: int | None = None) -> Any:
-        """A tqdm bar configured by :meth:`set_progress_bar_config`."""
-        from tqdm.auto import tqdm
-
-        return tqdm(iterable, total=total, **self._progress_bar_config)
 
     # -- loading ----------------------------------------------------------------------------------
 

@@ -137,11 +137,7 @@ class GLIDEPipeline(DiffusionPipeline):
             )
         texts = [p for p in prompts for _ in range(num_images_per_prompt)]
         batch = len(texts)
-        loop: dict[str, Any] = {
-            "callback": callback,
-            "callback_steps": callback_steps,
-            "generator": generator,
-        }
+        loop = {"callback": callback, "callback_steps": callback_steps, "generator": generator}
 
         # Stage 1: the guided base model.
         unet, scheduler = self.unet, self.scheduler

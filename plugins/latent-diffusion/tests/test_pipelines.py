@@ -11,6 +11,7 @@ import pytest
 import torch
 from diffusers_hub_latent_diffusion.pipeline_text2img import LDMTextToImagePipeline
 from diffusers_hub_latent_diffusion.pipeline_uncond import LDMPipeline
+from diffusers_hub_latent_diffusion.train import LDM_DDIM_SETTINGS
 
 from diffusers_hub import registry
 from diffusers_hub.pipeline import DiffusionPipeline
@@ -41,18 +42,6 @@ def _perturb(model: torch.nn.Module, seed: int) -> None:
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.02 * torch.randn(p.shape, generator=gen))
-
-
-def _ddim_kwargs() -> dict:
-    # The scheduler of CompVis/ldm-text2im-large-256.
-    return dict(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        clip_sample=False,
-        set_alpha_to_one=False,
-        steps_offset=1,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +88,7 @@ def text2img(tmp_path_factory: pytest.TempPathFactory):
     ).eval()
     for i, model in enumerate((bert, vae, unet)):
         _perturb(model, i)
-    scheduler = diffusers.DDIMScheduler(**_ddim_kwargs())
+    scheduler = diffusers.DDIMScheduler(**LDM_DDIM_SETTINGS)
     pipe = diffusers.LDMTextToImagePipeline(
         vqvae=vae, bert=bert, tokenizer=tokenizer, unet=unet, scheduler=scheduler
     )

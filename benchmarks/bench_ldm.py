@@ -94,15 +94,6 @@ BERT_CONFIG: dict[str, Any] = {
     "pad_token_id": 0,
     "scale_embedding": False,
 }
-DDIM_CONFIG: dict[str, Any] = {
-    "num_train_timesteps": 1000,
-    "beta_start": 0.00085,
-    "beta_end": 0.012,
-    "beta_schedule": "scaled_linear",
-    "clip_sample": False,
-    "set_alpha_to_one": False,
-    "steps_offset": 1,
-}
 PROMPT = "a painting of a squirrel eating a burger"
 TARGET_RATIO = 0.9  # issue 5: one guided UNet step at most 0.9x the diffusers time
 TARGET_LOAD = 1.2  # issue 5: loading peak RSS at most ~1.2x the weights' size
@@ -198,11 +189,11 @@ def prepare(
     """Build the random-weight pipeline with this project's classes and save it to ``folder``
     (the real configurations unless ``unet``, ``vae`` or ``bert`` replace them)."""
     import torch
-    from diffusers_hub_ddim.scheduler import DDIMScheduler
     from diffusers_hub_latent_diffusion.autoencoder import AutoencoderKL
     from diffusers_hub_latent_diffusion.ldmbert import LDMBertModel
     from diffusers_hub_latent_diffusion.pipeline_text2img import LDMTextToImagePipeline
     from diffusers_hub_latent_diffusion.tokenizer import BertTokenizer
+    from diffusers_hub_latent_diffusion.train import ldm_scheduler
     from diffusers_hub_latent_diffusion.unet_2d_condition import UNet2DConditionModel
 
     torch.manual_seed(0)
@@ -212,7 +203,7 @@ def prepare(
         bert=LDMBertModel(**(bert or BERT_CONFIG)).eval(),
         tokenizer=BertTokenizer({t: i for i, t in enumerate(_vocabulary())}),
         unet=UNet2DConditionModel(**(unet or UNET_CONFIG)).eval(),
-        scheduler=DDIMScheduler(**DDIM_CONFIG),
+        scheduler=ldm_scheduler(),
     )
     params = {
         name: sum(p.numel() for p in getattr(pipe, name).parameters())

@@ -23,6 +23,15 @@ def check(name: str, ok: bool, detail: str) -> None:
     print(f"{'ok  ' if ok else 'FAIL'} {name}: {detail}", flush=True)
 
 
+def _ddpm_train(
+    launcher: list[str], steps: int, batch: int, out: Path, extra: tuple[str, ...] = ()
+) -> list[str]:
+    """The command line of a short ``diffusers_hub_ddpm.train`` run: digits at 16x16, on CUDA."""
+    return [*launcher, "-m", "diffusers_hub_ddpm.train", "--data", "digits", "--resolution", "16",
+            "--steps", str(steps), "--batch-size", str(batch), "--block-out-channels", "32,64",
+            "--norm-num-groups", "8", "--device", "cuda", *extra, "--no-progress", "--out", str(out)]  # fmt: skip
+
+
 def main(out: Path) -> int:
     assert torch.cuda.is_available(), "no CUDA device"
     print(torch.__version__, torch.cuda.get_device_name(), flush=True)
@@ -134,32 +143,13 @@ def main(out: Path) -> int:
     for precision in ("no", "fp16", "bf16"):
         run_dir = out / f"train-{precision}"
         proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "diffusers_hub_ddpm.train",
-                "--data",
-                "digits",
-                "--resolution",
-                "16",
-                "--steps",
-                "30",
-                "--batch-size",
-                "32",
-                "--block-out-channels",
-                "32,64",
-                "--norm-num-groups",
-                "8",
-                "--device",
-                "cuda",
-                "--mixed-precision",
-                precision,
-                "--checkpoint-every",
-                "10",
-                "--no-progress",
-                "--out",
-                str(run_dir),
-            ],
+            _ddpm_train(
+                [sys.executable],
+                30,
+                32,
+                run_dir,
+                ("--mixed-precision", precision, "--checkpoint-every", "10"),
+            ),
             capture_output=True,
             text=True,
             check=False,
@@ -171,29 +161,7 @@ def main(out: Path) -> int:
             proc.stderr.strip().splitlines()[-1] if proc.returncode else "pipeline folder written",
         )
     proc = subprocess.run(
-        [
-            "torchrun",
-            "--nproc_per_node=1",
-            "-m",
-            "diffusers_hub_ddpm.train",
-            "--data",
-            "digits",
-            "--resolution",
-            "16",
-            "--steps",
-            "10",
-            "--batch-size",
-            "16",
-            "--block-out-channels",
-            "32,64",
-            "--norm-num-groups",
-            "8",
-            "--device",
-            "cuda",
-            "--no-progress",
-            "--out",
-            str(out / "train-nccl"),
-        ],
+        _ddpm_train(["torchrun", "--nproc_per_node=1"], 10, 16, out / "train-nccl"),
         capture_output=True,
         text=True,
         check=False,

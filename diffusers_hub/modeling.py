@@ -3,19 +3,37 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from diffusers_hub import hub, weights
 from diffusers_hub.config import ComponentConfig, ConfigMixin, read_json
 from diffusers_hub.errors import ConfigError, WeightsError
 
-__all__ = ["ModelMixin"]
+__all__ = ["ModelMixin", "SampleOutput"]
 
 M = TypeVar("M", bound="ModelMixin")
+
+
+@dataclass
+class SampleOutput:
+    """A model output holding one ``sample``; unpacks and indexes like ``(sample,)``."""
+
+    sample: Tensor
+
+    def __getitem__(self, index: int) -> Tensor:
+        return (self.sample,)[index]
+
+    def __iter__(self) -> Iterator[Tensor]:
+        return iter((self.sample,))
+
+    def __len__(self) -> int:
+        return 1
 
 
 class ModelMixin(nn.Module, ConfigMixin):

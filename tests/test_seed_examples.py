@@ -55,6 +55,7 @@ def test_latent_diffusion_seed_example(tmp_path) -> None:
     from diffusers_hub_latent_diffusion.ldmbert import LDMBertModel
     from diffusers_hub_latent_diffusion.pipeline_text2img import LDMTextToImagePipeline
     from diffusers_hub_latent_diffusion.tokenizer import BertTokenizer
+    from diffusers_hub_latent_diffusion.train import LDM_DDIM_SETTINGS
     from diffusers_hub_latent_diffusion.unet_2d_condition import UNet2DConditionModel
 
     vocab = tmp_path / "vocab.txt"
@@ -89,14 +90,7 @@ def test_latent_diffusion_seed_example(tmp_path) -> None:
             attention_head_dim=2,
             norm_num_groups=8,
         ),
-        scheduler=DDIMScheduler(
-            beta_start=0.00085,
-            beta_end=0.012,
-            beta_schedule="scaled_linear",
-            clip_sample=False,
-            set_alpha_to_one=False,
-            steps_offset=1,
-        ),
+        scheduler=DDIMScheduler(**LDM_DDIM_SETTINGS),
     )
     pipe.save_pretrained(tmp_path / "ldm")
     out = tmp_path / "test.png"

@@ -14,7 +14,7 @@ the contract classes themselves are not collected. The tests need pytest's ``tmp
 nothing else.
 """
 
-from diffusers_hub.testing._components import ModelContract, PipelineContract
+from diffusers_hub.testing._components import ModelContract, PipelineContract, perturb
 from diffusers_hub.testing._oracle import GaussianOracle, GaussianOracleConfig, OracleOutput
 from diffusers_hub.testing._schedulers import (
     SchedulerContract,
@@ -26,7 +26,7 @@ from diffusers_hub.testing._schedulers import (
 from diffusers_hub.testing._stateful import MultistepSchedulerContract, StatefulSchedulerContract
 
 # In reading order (the API page renders them in this order): the contracts, the fake model, the
-# helpers of scheduler tests.
+# helpers of scheduler tests, then of model tests.
 __all__ = [
     "SchedulerContract",
     "StatefulSchedulerContract",
@@ -40,4 +40,5 @@ __all__ = [
     "run_schedule",
     "twin_schedulers",
     "compare_schedules",
+    "perturb",
 ]

@@ -14,6 +14,15 @@ from diffusers_hub.modeling import ModelMixin
 from diffusers_hub.pipeline import DiffusionPipeline
 
 
+def perturb(model: torch.nn.Module, seed: int = 0, scale: float = 0.02) -> None:
+    """Add seeded Gaussian noise (std ``scale``) to every parameter, in place, so that a freshly
+    initialised model (zero-initialised output layers, say) computes something to compare."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(scale * torch.randn(p.shape, generator=gen))
+
+
 class ModelContract:
     """What every model must do; subclass it in a ``Test*`` class.
 

@@ -23,7 +23,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from diffusers_hub.errors import WeightsError
+from diffusers_hub.weights import head, key_problems
 from diffusers_hub_bddm.diffwave import DiffWave, DiffWaveConfig
 
 __all__ = [
@@ -119,11 +120,6 @@ def _module_table(num_layers: int, num_upsample: int) -> list[tuple[str, str, bo
     return table
 
 
-def _head(items: Sequence[str], limit: int = 8) -> str:
-    shown = ", ".join(items[:limit])
-    return shown + (f", ... ({len(items)} in all)" if len(items) > limit else "")
-
-
 def _score_network_state(
     state: Mapping[str, Any], source: str
 ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
@@ -151,7 +147,7 @@ def _score_network_state(
                 key = key[: -len(new_style)] + old_style
         tensors[key] = value
     if not_tensors:
-        raise WeightsError(f"{source}: entries that are not tensors: {_head(not_tensors)}")
+        raise WeightsError(f"{source}: entries that are not tensors: {head(not_tensors)}")
     return tensors, schedule_net
 
 
@@ -218,7 +214,7 @@ def convert_bddm_state_dict(
     ups = sorted({int(m.group(1)) for k in tensors if (m := _UPSAMPLE_INDEX.match(k))})
     if not blocks:
         raise WeightsError(
-            f"{source}: no {_BLOCK}.{{n}}.* keys (found {_head(sorted(tensors)) or 'none'}); "
+            f"{source}: no {_BLOCK}.{{n}}.* keys (found {head(sorted(tensors)) or 'none'}); "
             f"{_EXPECTED_FORMAT}"
         )
     table = _module_table(blocks[-1] + 1, ups[-1] + 1 if ups else 0)
@@ -230,10 +226,7 @@ def convert_bddm_state_dict(
     unexpected = sorted(set(tensors) - set(expected))
     if missing or unexpected:
         parts = [f"{source}: not a DiffWave score network that this converter knows."]
-        if missing:
-            parts.append(f"Missing keys: {_head(missing)}.")
-        if unexpected:
-            parts.append(f"Unexpected keys: {_head(unexpected)}.")
+        parts += key_problems(missing, unexpected)
         parts.append(f"{_EXPECTED_FORMAT[0].upper()}{_EXPECTED_FORMAT[1:]}.")
         raise WeightsError(" ".join(parts))
 
@@ -262,7 +255,7 @@ def convert_bddm_state_dict(
     if mismatched:
         raise WeightsError(
             f"{source}: the tensor shapes do not fit one DiffWave (config read from the shapes: "
-            f"{config.to_dict()}). Shape mismatches: {_head(mismatched)}."
+            f"{config.to_dict()}). Shape mismatches: {head(mismatched)}."
         )
     return converted, config.to_dict()
 
@@ -314,7 +307,7 @@ def convert_schedule_net_state_dict(
     ]
     absent = [k for k in needed if k not in tensors]
     if absent:
-        raise WeightsError(f"{where}: missing {_head(absent)}; {expected_format}")
+        raise WeightsError(f"{where}: missing {head(absent)}; {expected_format}")
     enc = tensors["ratio_nn.encoder.enc_conv.weight"]
     ld_map = tensors[f"{first}ld_map.weight"]
     blocks = sorted({int(m.group(1)) for k in tensors if (m := _GALR_BLOCK_INDEX.match(k))})
@@ -342,12 +335,7 @@ def convert_schedule_net_state_dict(
     ]
     if missing or unexpected or mismatched:
         parts = [f"{where} does not fit one BDDMScheduleNetwork ({config.to_dict()})."]
-        if missing:
-            parts.append(f"Missing keys: {_head(missing)}.")
-        if unexpected:
-            parts.append(f"Unexpected keys: {_head(unexpected)}.")
-        if mismatched:
-            parts.append(f"Shape mismatches: {_head(mismatched)}.")
+        parts += key_problems(missing, unexpected, mismatched)
         parts.append(f"{expected_format[0].upper()}{expected_format[1:]}.")
         raise WeightsError(" ".join(parts))
     reference = sinusoidal_positions(config.max_segments, config.input_dim)

@@ -12,7 +12,6 @@ normalisation in), and the network computes the same function.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -22,7 +21,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from diffusers_hub.config import LIMITS, Channels, ComponentConfig, Count, Features
-from diffusers_hub.modeling import ModelMixin
+from diffusers_hub.modeling import ModelMixin, SampleOutput
 from diffusers_hub.nn import TimestepEmbedding, timestep_embedding
 
 __all__ = ["DiffWave", "DiffWaveConfig", "DiffWaveOutput", "DiffWaveResidualLayer"]
@@ -86,23 +85,12 @@ class DiffWaveConfig(ComponentConfig):
 
 
 @dataclass
-class DiffWaveOutput:
+class DiffWaveOutput(SampleOutput):
     """The output of :class:`DiffWave`; unpacks and indexes like ``(sample,)``.
 
     Attributes:
         sample: (B, out_channels, L) predicted noise.
     """
-
-    sample: Tensor
-
-    def __getitem__(self, index: int) -> Tensor:
-        return (self.sample,)[index]
-
-    def __iter__(self) -> Iterator[Tensor]:
-        return iter((self.sample,))
-
-    def __len__(self) -> int:
-        return 1
 
 
 def upsampled_length(frames: int, scales: list[int]) -> int:

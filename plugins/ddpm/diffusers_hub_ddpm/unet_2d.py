@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -20,7 +20,7 @@ from diffusers_hub.config import (
     Vocabulary,
     check_divides,
 )
-from diffusers_hub.modeling import ModelMixin
+from diffusers_hub.modeling import ModelMixin, SampleOutput
 from diffusers_hub.nn import (
     GaussianFourierProjection,
     TimestepEmbedding,
@@ -119,23 +119,12 @@ class UNet2DModelConfig(ComponentConfig):
 
 
 @dataclass
-class UNet2DOutput:
+class UNet2DOutput(SampleOutput):
     """The output of :class:`UNet2DModel`; unpacks and indexes like ``(sample,)``.
 
     Attributes:
         sample: (B, out_channels, H, W) model prediction (noise, x0 or v).
     """
-
-    sample: Tensor
-
-    def __getitem__(self, index: int) -> Tensor:
-        return (self.sample,)[index]
-
-    def __iter__(self) -> Iterator[Tensor]:
-        return iter((self.sample,))
-
-    def __len__(self) -> int:
-        return 1
 
 
 class UNet2DModel(ModelMixin):

@@ -46,6 +46,7 @@ from diffusers_hub.training.distributed import DistributedContext, barrier
 
 __all__ = [
     "COMMAND",
+    "LDM_DDIM_SETTINGS",
     "CaptionedLatents",
     "TextConditionedDenoiser",
     "build_parser",
@@ -75,19 +76,22 @@ def build_tokenizer() -> Any:
     return BertTokenizer({token: i for i, token in enumerate(tokens)}, model_max_length=MAX_TOKENS)
 
 
+#: The DDIM settings of CompVis/ldm-text2im-large-256 (1000 training steps, the default).
+LDM_DDIM_SETTINGS: dict[str, Any] = {
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "clip_sample": False,
+    "set_alpha_to_one": False,
+    "steps_offset": 1,
+}
+
+
 def ldm_scheduler() -> Any:
     """DDIM with the latent-diffusion settings (scaled_linear 0.00085-0.012, offset 1)."""
     from diffusers_hub_ddim.scheduler import DDIMScheduler
 
-    return DDIMScheduler(
-        num_train_timesteps=1000,
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        clip_sample=False,
-        set_alpha_to_one=False,
-        steps_offset=1,
-    )
+    return DDIMScheduler(num_train_timesteps=1000, **LDM_DDIM_SETTINGS)
 
 
 class TextConditionedDenoiser(nn.Module):

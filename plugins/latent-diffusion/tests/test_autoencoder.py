@@ -13,6 +13,8 @@ from diffusers_hub_latent_diffusion.autoencoder import (
     tiled_apply,
 )
 
+from diffusers_hub.testing import perturb
+
 COMMON = dict(
     block_out_channels=(8, 16),
     norm_num_groups=4,
@@ -23,13 +25,6 @@ COMMON = dict(
 )
 
 
-def _perturb(model: torch.nn.Module, seed: int = 0) -> None:
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn(p.shape, generator=gen))
-
-
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory):
     diffusers = pytest.importorskip("diffusers")
@@ -37,8 +32,8 @@ def reference(tmp_path_factory: pytest.TempPathFactory):
     torch.manual_seed(0)
     kl = diffusers.AutoencoderKL(**COMMON, latent_channels=4).eval()
     vq = diffusers.VQModel(**COMMON, latent_channels=3, num_vq_embeddings=32).eval()
-    _perturb(kl, 1)
-    _perturb(vq, 2)
+    perturb(kl, 1, scale=0.05)
+    perturb(vq, 2, scale=0.05)
     kl.save_pretrained(str(folder / "kl"))
     vq.save_pretrained(str(folder / "vq"))
     return kl, vq, folder
@@ -91,7 +86,7 @@ def test_saved_here_loads_in_reference(tmp_path: Path) -> None:
         (VQModel(**COMMON, num_vq_embeddings=16), diffusers.VQModel),
     ):
         ours.eval()
-        _perturb(ours, 4)
+        perturb(ours, 4, scale=0.05)
         ours.save_pretrained(tmp_path / type(ours).__name__)
         ref = ref_cls.from_pretrained(str(tmp_path / type(ours).__name__)).eval()
         assert ref.config.scaling_factor == ours.config.scaling_factor

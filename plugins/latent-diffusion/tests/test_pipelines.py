@@ -11,9 +11,11 @@ import pytest
 import torch
 from diffusers_hub_latent_diffusion.pipeline_text2img import LDMTextToImagePipeline
 from diffusers_hub_latent_diffusion.pipeline_uncond import LDMPipeline
+from diffusers_hub_latent_diffusion.train import LDM_DDIM_SETTINGS
 
 from diffusers_hub import registry
 from diffusers_hub.pipeline import DiffusionPipeline
+from diffusers_hub.testing import perturb
 
 WORDS = [
     "a",
@@ -34,25 +36,6 @@ WORDS = [
 ]
 PROMPTS = ["a red circle on the left", "A painting of a squirrel; blue square!"]
 D_MODEL = 32
-
-
-def _perturb(model: torch.nn.Module, seed: int) -> None:
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.02 * torch.randn(p.shape, generator=gen))
-
-
-def _ddim_kwargs() -> dict:
-    # The scheduler of CompVis/ldm-text2im-large-256.
-    return dict(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        clip_sample=False,
-        set_alpha_to_one=False,
-        steps_offset=1,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -98,8 +81,8 @@ def text2img(tmp_path_factory: pytest.TempPathFactory):
         norm_num_groups=8,
     ).eval()
     for i, model in enumerate((bert, vae, unet)):
-        _perturb(model, i)
-    scheduler = diffusers.DDIMScheduler(**_ddim_kwargs())
+        perturb(model, i)
+    scheduler = diffusers.DDIMScheduler(**LDM_DDIM_SETTINGS)
     pipe = diffusers.LDMTextToImagePipeline(
         vqvae=vae, bert=bert, tokenizer=tokenizer, unet=unet, scheduler=scheduler
     )
@@ -267,8 +250,8 @@ def uncond(tmp_path_factory: pytest.TempPathFactory):
         flip_sin_to_cos=True,
         freq_shift=0,
     ).eval()
-    _perturb(vq, 5)
-    _perturb(unet, 6)
+    perturb(vq, 5)
+    perturb(unet, 6)
     scheduler = diffusers.DDIMScheduler(
         beta_start=0.0015, beta_end=0.0195, beta_schedule="scaled_linear", clip_sample=False
     )

@@ -12,6 +12,7 @@ from diffusers_hub_latent_diffusion.unet_2d_condition import (
 )
 
 from diffusers_hub.errors import ConfigError
+from diffusers_hub.testing import perturb
 
 TINY = dict(
     sample_size=8,
@@ -27,18 +28,11 @@ TINY = dict(
 )
 
 
-def _perturb(model: torch.nn.Module, seed: int = 0) -> None:
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.02 * torch.randn(p.shape, generator=gen))
-
-
 def _reference(**overrides):
     diffusers = pytest.importorskip("diffusers")
     torch.manual_seed(0)
     model = diffusers.UNet2DConditionModel(**{**TINY, **overrides}).eval()
-    _perturb(model)
+    perturb(model)
     return model
 
 
@@ -78,7 +72,7 @@ def test_saved_here_loads_in_reference(tmp_path: Path) -> None:
     diffusers = pytest.importorskip("diffusers")
     torch.manual_seed(2)
     ours = UNet2DConditionModel(**TINY).eval()
-    _perturb(ours, 2)
+    perturb(ours, 2)
     ours.save_pretrained(tmp_path / "unet")
     ref = diffusers.UNet2DConditionModel.from_pretrained(str(tmp_path / "unet")).eval()
     x, ctx = torch.randn(1, 4, 8, 8), torch.randn(1, 77, 24)

@@ -54,12 +54,8 @@ def test_train_ddpm_digits_smoke_run_writes_a_loadable_pipeline(tmp_path: Path) 
     pipe = DiffusionPipeline.from_pretrained(out)
     assert isinstance(pipe, DDPMPipeline)
     pipe.set_progress_bar_config(disable=True)
-    images = pipe(
-        batch_size=2,
-        generator=torch.Generator().manual_seed(0),
-        num_inference_steps=2,
-        output_type="np",
-    ).images
+    generator = torch.Generator().manual_seed(0)
+    images = pipe(batch_size=2, generator=generator, num_inference_steps=2, output_type="np").images
     assert np.asarray(images).shape == (2, 16, 16, 1)
 
     # --resume continues from the newest checkpoint up to the new --steps.

@@ -6,6 +6,8 @@ dependency) and compare outputs in float32 on CPU.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -230,28 +232,19 @@ def test_upsample_matches_reference() -> None:
 @pytest.mark.parametrize("heads,dim_head,groups", [(1, 32, 8), (4, 8, 8), (2, 8, None)])
 def test_spatial_attention_matches_reference(heads: int, dim_head: int, groups: int | None) -> None:
     attention_processor = pytest.importorskip("diffusers.models.attention_processor")
+    shared: dict[str, Any] = {
+        "heads": heads,
+        "dim_head": dim_head,
+        "bias": True,
+        "norm_num_groups": groups,
+        "eps": 1e-6,
+        "residual_connection": True,
+        "rescale_output_factor": 2.0,
+    }
     ref = attention_processor.Attention(
-        32,
-        heads=heads,
-        dim_head=dim_head,
-        bias=True,
-        norm_num_groups=groups,
-        eps=1e-6,
-        residual_connection=True,
-        rescale_output_factor=2.0,
-        upcast_softmax=True,
-        _from_deprecated_attn_block=True,
+        32, **shared, upcast_softmax=True, _from_deprecated_attn_block=True
     ).eval()
-    ours = Attention(
-        32,
-        heads=heads,
-        dim_head=dim_head,
-        bias=True,
-        norm_num_groups=groups,
-        eps=1e-6,
-        residual_connection=True,
-        rescale_output_factor=2.0,
-    ).eval()
+    ours = Attention(32, **shared).eval()
     _randomize(ref)
     _load_from(ours, ref)
     x = torch.randn(2, 32, 6, 5)

@@ -40,17 +40,29 @@ print(json.dumps(out))
 """
 
 
-@pytest.fixture(scope="module")
-def ddim_venv(tmp_path_factory: pytest.TempPathFactory, core_wheel: Path, deps_site: Path) -> Venv:
+def venv_from_wheels(
+    tmp_path_factory: pytest.TempPathFactory,
+    core_wheel: Path,
+    deps: Path,
+    plugins: tuple[str, ...],
+    extra: str,
+) -> Venv:
+    """A new venv over ``deps`` with ``diffusers-hub[extra]`` installed from the core wheel and
+    wheels of ``plugins`` alone."""
     wheelhouse = tmp_path_factory.mktemp("wheelhouse")
     shutil.copy2(core_wheel, wheelhouse)
     scratch = tmp_path_factory.mktemp("plugin-src")
-    for plugin in ("ddpm", "ddim"):
+    for plugin in plugins:
         build_wheel(REPO / "plugins" / plugin, wheelhouse, scratch)
-    venv = make_venv(tmp_path_factory.mktemp("venv") / "venv", deps_site)
-    log = venv.pip_install(wheelhouse, "diffusers-hub[ddim]")
+    venv = make_venv(tmp_path_factory.mktemp("venv") / "venv", deps)
+    log = venv.pip_install(wheelhouse, f"diffusers-hub[{extra}]")
     assert "Successfully installed" in log
     return venv
+
+
+@pytest.fixture(scope="module")
+def ddim_venv(tmp_path_factory: pytest.TempPathFactory, core_wheel: Path, deps_site: Path) -> Venv:
+    return venv_from_wheels(tmp_path_factory, core_wheel, deps_site, ("ddpm", "ddim"), "ddim")
 
 
 def test_installed_from_the_wheels_only(ddim_venv: Venv) -> None:
@@ -143,15 +155,8 @@ def glide_venv(tmp_path_factory: pytest.TempPathFactory, core_wheel: Path) -> Ve
     deps = link_distributions(
         [*requirement_closure(["diffusers-hub"]), *closure], tmp_path_factory.mktemp("deps")
     )
-    wheelhouse = tmp_path_factory.mktemp("wheelhouse")
-    shutil.copy2(core_wheel, wheelhouse)
-    scratch = tmp_path_factory.mktemp("plugin-src")
-    for plugin in ("ddpm", "ddim", "latent-diffusion", "glide"):
-        build_wheel(REPO / "plugins" / plugin, wheelhouse, scratch)
-    venv = make_venv(tmp_path_factory.mktemp("venv") / "venv", deps)
-    log = venv.pip_install(wheelhouse, "diffusers-hub[glide]")
-    assert "Successfully installed" in log
-    return venv
+    plugins = ("ddpm", "ddim", "latent-diffusion", "glide")
+    return venv_from_wheels(tmp_path_factory, core_wheel, deps, plugins, "glide")
 
 
 def test_glide_from_the_wheels(glide_venv: Venv) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -93,6 +94,16 @@ def pipe() -> ToyPipeline:
     return p
 
 
+def edit_index(folder: Path, drop: str | None = None, **changes: object) -> None:
+    """Rewrite the ``model_index.json`` of ``folder`` with ``changes`` set and ``drop`` removed."""
+    index_path = folder / "model_index.json"
+    index = json.loads(index_path.read_text())
+    index.update(changes)
+    if drop is not None:
+        del index[drop]
+    index_path.write_text(json.dumps(index))
+
+
 def run(p: DiffusionPipeline) -> np.ndarray:
     return p(generator=torch.Generator().manual_seed(3), output_type="np").images
 
@@ -136,11 +147,8 @@ def test_unknown_library_class_imports_nothing(tmp_path, pipe, toy_registry, mon
     (tmp_path / "evil_payload_mod.py").write_text(f"open({str(marker)!r}, 'w').write('x')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     pipe.save_pretrained(tmp_path / "p")
-    index_path = tmp_path / "p" / "model_index.json"
     for spec in (["os", "system"], ["evil_payload_mod", "Payload"]):
-        index = json.loads(index_path.read_text())
-        index["net"] = spec
-        index_path.write_text(json.dumps(index))
+        edit_index(tmp_path / "p", net=spec)
         before = set(sys.modules)
         with pytest.raises(RegistryError, match=spec[1]):
             DiffusionPipeline.from_pretrained(tmp_path / "p")
@@ -150,20 +158,14 @@ def test_unknown_library_class_imports_nothing(tmp_path, pipe, toy_registry, mon
 
 def test_unknown_pipeline_class_is_a_registry_error(tmp_path, pipe, toy_registry) -> None:
     pipe.save_pretrained(tmp_path / "p")
-    index_path = tmp_path / "p" / "model_index.json"
-    index = json.loads(index_path.read_text())
-    index["_class_name"] = "NoSuchPipeline"
-    index_path.write_text(json.dumps(index))
+    edit_index(tmp_path / "p", _class_name="NoSuchPipeline")
     with pytest.raises(RegistryError, match="NoSuchPipeline"):
         DiffusionPipeline.from_pretrained(tmp_path / "p")
 
 
 def test_missing_component_says_how_to_fix(tmp_path, pipe, toy_registry) -> None:
     pipe.save_pretrained(tmp_path / "p")
-    index_path = tmp_path / "p" / "model_index.json"
-    index = json.loads(index_path.read_text())
-    del index["scheduler"]
-    index_path.write_text(json.dumps(index))
+    edit_index(tmp_path / "p", drop="scheduler")
     with pytest.raises(ConfigError, match=r"needs the components scheduler.*scheduler=\.\.\."):
         DiffusionPipeline.from_pretrained(tmp_path / "p")
     assert ToyPipeline.from_pretrained(tmp_path / "p", scheduler=Stepper()).scheduler is not None
@@ -171,10 +173,7 @@ def test_missing_component_says_how_to_fix(tmp_path, pipe, toy_registry) -> None
 
 def test_malformed_component_entry(tmp_path, pipe, toy_registry) -> None:
     pipe.save_pretrained(tmp_path / "p")
-    index_path = tmp_path / "p" / "model_index.json"
-    index = json.loads(index_path.read_text())
-    index["net"] = "Net"
-    index_path.write_text(json.dumps(index))
+    edit_index(tmp_path / "p", net="Net")
     with pytest.raises(ConfigError, match=r"component 'net' = 'Net' is invalid"):
         DiffusionPipeline.from_pretrained(tmp_path / "p")
 

@@ -44,6 +44,29 @@ DOWN_BLOCK_TYPES = ("DownBlock2D", "AttnDownBlock2D", "ResnetDownsampleBlock2D")
 UP_BLOCK_TYPES = ("UpBlock2D", "AttnUpBlock2D", "ResnetUpsampleBlock2D")
 
 
+#: The ``config.json`` of the google/ddpm-cifar10-32 UNet (35,746,307 parameters); the tests and
+#: benchmarks build their models from it.
+CIFAR10_CONFIG: dict[str, Any] = {
+    "sample_size": 32,
+    "in_channels": 3,
+    "out_channels": 3,
+    "block_out_channels": [128, 256, 256, 256],
+    "layers_per_block": 2,
+    "down_block_types": ["DownBlock2D", "AttnDownBlock2D", "DownBlock2D", "DownBlock2D"],
+    "up_block_types": ["UpBlock2D", "UpBlock2D", "AttnUpBlock2D", "UpBlock2D"],
+    "act_fn": "silu",
+    "attention_head_dim": None,
+    "norm_num_groups": 32,
+    "norm_eps": 1e-6,
+    "flip_sin_to_cos": False,
+    "freq_shift": 1,
+    "downsample_padding": 0,
+    "mid_block_scale_factor": 1,
+    "center_input_sample": False,
+    "time_embedding_type": "positional",
+}
+
+
 class UNet2DModelConfig(ComponentConfig):
     """The ``config.json`` of a diffusers-format ``UNet2DModel`` (same keys and defaults).
 

@@ -106,18 +106,10 @@ def test_parity_with_diffusers_ddpm_pipeline(tmp_path, variance_type) -> None:
     ours = DiffusionPipeline.from_pretrained(tmp_path / "ref")
     assert isinstance(ours, DDPMPipeline)
     ours.set_progress_bar_config(disable=True)
-    expected = ref(
-        generator=torch.Generator().manual_seed(0),
-        num_inference_steps=20,
-        batch_size=2,
-        output_type="np",
-    ).images
-    got = ours(
-        generator=torch.Generator().manual_seed(0),
-        num_inference_steps=20,
-        batch_size=2,
-        output_type="np",
-    ).images
+    options = {"num_inference_steps": 20, "batch_size": 2, "output_type": "np"}
+    expected, got = (
+        p(generator=torch.Generator().manual_seed(0), **options).images for p in (ref, ours)
+    )
     assert got.shape == expected.shape == (2, 8, 8, 3)
     assert np.abs(got - expected).max() < 1e-4
 

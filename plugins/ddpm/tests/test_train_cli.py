@@ -19,6 +19,12 @@ from diffusers_hub import registry
 TINY = ["--block-out-channels", "16,32", "--norm-num-groups", "8", "--batch-size", "8"]
 
 
+def _args(data: str, out: Path, *extra: str, steps: int = 2) -> list[str]:
+    """``train ddpm`` arguments for a quick CPU run of the tiny model on ``data`` into ``out``."""
+    args = ["--data", data, "--steps", str(steps), "--out", str(out), *extra]
+    return [*args, "--no-progress", "--device", "cpu", *TINY]
+
+
 def _trainer_from_hook() -> object:
     """Resolve ``train ddpm`` the way the CLI does: hook -> "module:function"."""
     target = hooks.diffusers_hub_trainers()["ddpm"]
@@ -30,24 +36,7 @@ def test_train_ddpm_digits_smoke_run_writes_a_loadable_pipeline(tmp_path: Path) 
     out = tmp_path / "run"
     trainer = _trainer_from_hook()
     assert trainer is main
-    code = main(
-        [
-            "--data",
-            "digits",
-            "--steps",
-            "3",
-            "--out",
-            str(out),
-            "--checkpoint-every",
-            "3",
-            "--log-every",
-            "1",
-            "--no-progress",
-            "--device",
-            "cpu",
-            *TINY,
-        ]
-    )
+    code = main(_args("digits", out, "--checkpoint-every", "3", "--log-every", "1", steps=3))
     assert code == 0
     index = json.loads((out / "model_index.json").read_text())
     assert index["_class_name"] == "DDPMPipeline"
@@ -65,35 +54,12 @@ def test_train_ddpm_digits_smoke_run_writes_a_loadable_pipeline(tmp_path: Path) 
     pipe = DiffusionPipeline.from_pretrained(out)
     assert isinstance(pipe, DDPMPipeline)
     pipe.set_progress_bar_config(disable=True)
-    images = pipe(
-        batch_size=2,
-        generator=torch.Generator().manual_seed(0),
-        num_inference_steps=2,
-        output_type="np",
-    ).images
+    generator = torch.Generator().manual_seed(0)
+    images = pipe(batch_size=2, generator=generator, num_inference_steps=2, output_type="np").images
     assert np.asarray(images).shape == (2, 16, 16, 1)
 
     # --resume continues from the newest checkpoint up to the new --steps.
-    assert (
-        main(
-            [
-                "--data",
-                "digits",
-                "--steps",
-                "4",
-                "--out",
-                str(out),
-                "--resume",
-                "--log-every",
-                "1",
-                "--no-progress",
-                "--device",
-                "cpu",
-                *TINY,
-            ]
-        )
-        == 0
-    )
+    assert main(_args("digits", out, "--resume", "--log-every", "1", steps=4)) == 0
     steps = [
         json.loads(line)["step"] for line in (out / "train_log.jsonl").read_text().splitlines()
     ]
@@ -110,23 +76,7 @@ def test_train_ddpm_on_an_image_folder(tmp_path: Path) -> None:
         Image.fromarray(rng.integers(0, 255, (20, 24, 3), dtype=np.uint8)).save(folder / f"{i}.png")
     out = tmp_path / "out"
     code = main(
-        [
-            "--data",
-            str(folder),
-            "--resolution",
-            "8",
-            "--steps",
-            "2",
-            "--out",
-            str(out),
-            "--checkpoint-every",
-            "0",
-            "--no-progress",
-            "--device",
-            "cpu",
-            "--random-flip",
-            *TINY,
-        ]
+        _args(str(folder), out, "--resolution", "8", "--checkpoint-every", "0", "--random-flip")
     )
     assert code == 0
     config = json.loads((out / "unet" / "config.json").read_text())
@@ -171,22 +121,7 @@ def test_hooks_are_import_light_and_point_at_the_demo() -> None:
 def test_diffusers_hub_train_ddpm_command(tmp_path: Path) -> None:
     cli = pytest.importorskip("diffusers_hub.cli")
     out = tmp_path / "cli"
-    args = [
-        "train",
-        "ddpm",
-        "--data",
-        "digits",
-        "--steps",
-        "2",
-        "--out",
-        str(out),
-        "--checkpoint-every",
-        "0",
-        "--no-progress",
-        "--device",
-        "cpu",
-        *TINY,
-    ]
+    args = ["train", "ddpm", *_args("digits", out, "--checkpoint-every", "0")]
     assert cli.main(args) == 0
     assert (out / "model_index.json").is_file()
     assert (out / "unet" / "diffusion_pytorch_model.safetensors").is_file()
@@ -196,8 +131,7 @@ def test_sample_every_writes_a_grid_of_the_ema_model(tmp_path: Path) -> None:
     from PIL import Image
 
     out = tmp_path / "sampled"
-    args = ["--data", "digits", "--steps", "2", "--out", str(out), "--checkpoint-every", "0"]
     extra = ["--sample-every", "2", "--sample-images", "4", "--sample-steps", "2"]
-    assert main([*args, *extra, "--no-progress", "--device", "cpu", *TINY]) == 0
+    assert main(_args("digits", out, "--checkpoint-every", "0", *extra)) == 0
     with Image.open(out / "samples" / "step-00000002" / "samples.png") as grid:
         assert grid.size == (2 * 16 + 1, 2 * 16 + 1) and grid.mode == "L"

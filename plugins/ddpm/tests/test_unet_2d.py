@@ -9,32 +9,19 @@ from typing import Any
 
 import pytest
 import torch
-from diffusers_hub_ddpm.unet_2d import UNet2DModel, UNet2DModelConfig, UNet2DOutput
+from diffusers_hub_ddpm.unet_2d import (
+    CIFAR10_CONFIG,
+    UNet2DModel,
+    UNet2DModelConfig,
+    UNet2DOutput,
+)
 from safetensors.torch import save_file
 
 from diffusers_hub.errors import ConfigError
 
 TOL = 1e-5
 
-CIFAR10: dict[str, Any] = {
-    "sample_size": 32,
-    "in_channels": 3,
-    "out_channels": 3,
-    "block_out_channels": [128, 256, 256, 256],
-    "layers_per_block": 2,
-    "down_block_types": ["DownBlock2D", "AttnDownBlock2D", "DownBlock2D", "DownBlock2D"],
-    "up_block_types": ["UpBlock2D", "UpBlock2D", "AttnUpBlock2D", "UpBlock2D"],
-    "act_fn": "silu",
-    "attention_head_dim": None,
-    "norm_num_groups": 32,
-    "norm_eps": 1e-6,
-    "flip_sin_to_cos": False,
-    "freq_shift": 1,
-    "downsample_padding": 0,
-    "mid_block_scale_factor": 1,
-    "center_input_sample": False,
-    "time_embedding_type": "positional",
-}
+CIFAR10 = CIFAR10_CONFIG
 CELEBAHQ: dict[str, Any] = {
     **CIFAR10,
     "sample_size": 256,

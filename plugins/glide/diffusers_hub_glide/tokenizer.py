@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Literal
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
 
-from diffusers_hub.config import ComponentFiles, PretrainedMixin, write_json_atomic
+from diffusers_hub.config import ComponentFiles, PretrainedMixin, read_json, write_json_atomic
 from diffusers_hub.errors import ConfigError
 
 __all__ = ["RELEASE_VOCAB", "GLIDEEncoding", "GLIDETokenizer"]
@@ -185,12 +185,7 @@ class GLIDETokenizer(PretrainedMixin):
         options: dict[str, Any] = {}
         config_path = find(CONFIG_FILE)
         if config_path is not None:
-            try:
-                data = json.loads(config_path.read_text(encoding="utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise ConfigError(f"{config_path}: malformed tokenizer config ({exc})") from exc
-            if not isinstance(data, dict):
-                raise ConfigError(f"{config_path}: expected a JSON object")
+            data = read_json(config_path)
             length = data.get("model_max_length")
             if isinstance(length, int) and 0 < length < 10**6:
                 options["model_max_length"] = length

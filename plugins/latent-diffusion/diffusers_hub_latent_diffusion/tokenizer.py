@@ -10,7 +10,6 @@ characters, split on whitespace and punctuation, WordPiece with ``##`` continuat
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
-from diffusers_hub.config import ComponentFiles, PretrainedMixin, write_json_atomic
+from diffusers_hub.config import ComponentFiles, PretrainedMixin, read_json, write_json_atomic
 from diffusers_hub.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -427,12 +426,7 @@ class BertTokenizer(PretrainedMixin):
 
 
 def _read_tokenizer_config(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: malformed tokenizer config ({exc})") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a JSON object")
+    data = read_json(path)
     options: dict[str, Any] = {}
     if "do_lower_case" in data:
         options["do_lower_case"] = bool(data["do_lower_case"])

@@ -158,6 +158,41 @@ def test_conv2d_reuses_its_relaid_kernel_until_the_weight_changes() -> None:
     assert y.requires_grad
 
 
+@pytest.mark.parametrize("shape", [(2, 8, 5, 7), (1, 6, 1, 1), (3, 4, 4, 4)])
+def test_upsample_conv_runs_as_phase_kernels_on_the_small_map(shape: tuple[int, ...]) -> None:
+    from diffusers_hub.nn import _kernels
+
+    up = Upsample2D(shape[1], use_conv=True, out_channels=5)
+    x = torch.randn(*shape).contiguous(memory_format=torch.channels_last)
+
+    def expected() -> torch.Tensor:
+        doubled = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        return F.conv2d(doubled, up.conv.weight, up.conv.bias, padding=1)
+
+    size = (2 * shape[2], 2 * shape[3])
+    with torch.no_grad():  # as pipelines sample
+        torch.testing.assert_close(up(x), expected(), atol=TOL, rtol=0)
+        torch.testing.assert_close(up(x, output_size=size), expected(), atol=TOL, rtol=0)
+        held = _kernels._PHASES.get(up.conv)
+        assert (held is not None) == _kernels.onednn_enabled(x)
+        up(x)
+        assert _kernels._PHASES.get(up.conv) is held
+        up.conv.weight[:, :, 0].mul_(3)  # in place, on one kernel row: the phases are stale
+        torch.testing.assert_close(up(x), expected(), atol=TOL, rtol=0)
+    y = up(x)  # gradients on: the plain path, which autograd follows
+    assert y.requires_grad
+    torch.testing.assert_close(y.detach(), expected().detach(), atol=TOL, rtol=0)
+
+
+def test_upsampling_resnet_block_fuses_its_first_conv_with_gradients_off() -> None:
+    block = ResnetBlock2D(8, 12, temb_channels=12, groups=4, up=True)
+    x = torch.randn(2, 8, 5, 5).contiguous(memory_format=torch.channels_last)
+    temb = torch.randn(2, 12)
+    want = block(x, temb)  # gradients on: upsample, then conv1
+    with torch.no_grad():
+        torch.testing.assert_close(block(x, temb), want.detach(), atol=TOL, rtol=0)
+
+
 # -- ResNet, sampling ------------------------------------------------------------------------------
 
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from diffusers_hub.nn._kernels import Conv2d
+from diffusers_hub.nn._kernels import Conv2d, upsample_nearest_conv
 from diffusers_hub.nn.activations import get_activation
 from diffusers_hub.nn.sampling import Downsample2D, Upsample2D
 
@@ -143,8 +143,13 @@ class ResnetBlock2D(nn.Module):
         h = apply_activation(self.nonlinearity, h, inplace=inplace)
         if self.resample is not None:
             x = self.resample(x)
-            h = self.resample(h)
-        h = self.conv1(h)
+        # nearest 2x then conv1 as one convolution of the small map, where it applies
+        fused = upsample_nearest_conv(self.conv1, h) if self.up else None
+        if fused is not None:
+            h = fused
+        else:
+            h = h if self.resample is None else self.resample(h)
+            h = self.conv1(h)
 
         emb: Tensor | None = None
         if self.time_emb_proj is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from diffusers_hub.nn._kernels import Conv2d
+from diffusers_hub.nn._kernels import Conv2d, upsample_nearest_conv
 
 __all__ = ["Downsample2D", "Upsample2D"]
 
@@ -59,6 +59,11 @@ class Upsample2D(nn.Module):
     """Double the resolution with nearest-neighbour interpolation, optionally followed by a 3x3
     convolution (``conv``).
 
+    With gradients off (``torch.no_grad``, ``torch.inference_mode``) on channels-last CPU maps,
+    interpolation and convolution run as one convolution of the low-resolution map
+    (:func:`~diffusers_hub.nn._kernels.upsample_nearest_conv`: 2.25x fewer multiply-adds, equal to
+    float rounding).
+
     Args:
         channels: input channels.
         use_conv: apply the 3x3 convolution after upsampling.
@@ -82,6 +87,14 @@ class Upsample2D(nn.Module):
 
     def forward(self, hidden_states: Tensor, output_size: tuple[int, int] | None = None) -> Tensor:
         """(B, C, H, W) -> (B, C_out, 2H, 2W), or ``output_size`` when given."""
+        doubled = output_size is None or tuple(output_size) == (
+            2 * hidden_states.shape[-2],
+            2 * hidden_states.shape[-1],
+        )
+        if self.conv is not None and doubled:
+            fused = upsample_nearest_conv(self.conv, hidden_states)
+            if fused is not None:
+                return fused
         if output_size is None:
             hidden_states = F.interpolate(hidden_states, scale_factor=2.0, mode="nearest")
         else:

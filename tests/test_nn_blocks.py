@@ -179,6 +179,8 @@ def test_upsample_conv_runs_as_phase_kernels_on_the_small_map(shape: tuple[int, 
         assert _kernels._PHASES.get(up.conv) is held
         up.conv.weight[:, :, 0].mul_(3)  # in place, on one kernel row: the phases are stale
         torch.testing.assert_close(up(x), expected(), atol=TOL, rtol=0)
+        up.conv.bias.add_(1.0)  # the bias alone changes: the held (repeated) bias is stale
+        torch.testing.assert_close(up(x), expected(), atol=TOL, rtol=0)
     y = up(x)  # gradients on: the plain path, which autograd follows
     assert y.requires_grad
     torch.testing.assert_close(y.detach(), expected().detach(), atol=TOL, rtol=0)

@@ -248,8 +248,9 @@ def conv2d_adaptive(
     return conv2d(x, weight, bias, stride, padding)
 
 
-# layer -> (weight version, weight storage, input shape, oneDNN's blocked kernel, bias): the
-# layer's own kernel (_PACKED) and the phase kernels of its upsampling form (_PHASES)
+# layer -> (key, oneDNN's blocked kernel, bias), the key being the versions and storages of the
+# weight and bias and the input shape: the layer's own kernel (_PACKED) and the phase kernels of
+# its upsampling form (_PHASES)
 _Held = weakref.WeakKeyDictionary[nn.Module, tuple[Any, ...]]
 _PACKED: _Held = weakref.WeakKeyDictionary()
 _PHASES: _Held = weakref.WeakKeyDictionary()
@@ -268,7 +269,8 @@ def _held_kernel(
     ``kernel(weight, bias) -> (kernel, bias)`` derives the kernel to hold (the weights as they are
     for a plain convolution). The copy is kept per layer in ``cache`` while gradients are off
     (``torch.no_grad``, as pipelines sample, or ``torch.inference_mode``: no autograd to feed) and
-    made again when the weight changes (in-place update, ``.data`` swap) or the input shape does.
+    made again when the weight or bias changes (in-place update, ``.data`` swap) or the input
+    shape does.
     Returns None where holding does not apply (gradients on, NCHW input, other devices and
     dtypes).
     """
@@ -281,9 +283,16 @@ def _held_kernel(
         and x.is_contiguous(memory_format=torch.channels_last)
     ):
         return None
-    key = (weight._version, weight.data_ptr(), tuple(x.shape))
+    bias_of = layer.bias
+    key = (
+        weight._version,
+        weight.data_ptr(),
+        -1 if bias_of is None else bias_of._version,
+        0 if bias_of is None else bias_of.data_ptr(),
+        tuple(x.shape),
+    )
     held = cache.get(layer)
-    if held is None or held[:3] != key:
+    if held is None or held[0] != key:
         with torch.no_grad():
             derived, bias = kernel(weight, layer.bias)
             # the stub lacks the trailing input-size argument the kernel takes
@@ -295,8 +304,8 @@ def _held_kernel(
                 1,
                 list(x.shape),
             )
-        cache[layer] = held = (*key, packed, bias)
-    return held[3], held[4]
+        cache[layer] = held = (key, packed, bias)
+    return held[1], held[2]
 
 
 def _packed_conv(layer: nn.Conv2d, x: Tensor, stride: int, padding: int) -> Tensor | None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = ["discretized_gaussian_nll", "gaussian_kl", "hybrid_loss", "vlb_terms"]
@@ -121,6 +120,7 @@ def hybrid_loss(
     noise: Tensor,
     t: Tensor,
     alphas_cumprod: Tensor,
+    weights: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """``mse(eps_hat, eps) + L_t`` with the mean detached in L_t (L_hybrid, section 3.1).
 
@@ -131,6 +131,8 @@ def hybrid_loss(
         noise: (B, C, H, W) the noise drawn.
         t: (B,) timesteps.
         alphas_cumprod: (T,) $\\bar\\alpha$ of the training schedule.
+        weights: (B,) optional weights of each sample's noise MSE (the logged ``mse`` stays
+            unweighted).
 
     Returns:
         ``(loss, mse, vlb)``: scalars.
@@ -142,6 +144,8 @@ def hybrid_loss(
             f"{model_output.shape[1]}"
         )
     eps, values = model_output[:, :channels].float(), model_output[:, channels:].float()
-    mse = F.mse_loss(eps, noise.float())
+    per_sample = _per_sample((eps - noise.float()) ** 2)
+    mse = per_sample.mean()
+    fit = mse if weights is None else (weights.to(per_sample) * per_sample).mean()
     vlb = vlb_terms(eps.detach(), values, x0.float(), x_t.float(), t, alphas_cumprod).mean()
-    return mse + vlb, mse.detach(), vlb.detach()
+    return fit + vlb, mse.detach(), vlb.detach()

@@ -160,6 +160,14 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--base", type=Path, default=None, help="--stage upsample: a GLIDE folder")
     g.add_argument(
+        "--upsample-x0-weight",
+        type=float,
+        default=1.0,
+        metavar="W",
+        help="weight the upsampler's noise MSE by min(max(1, 1/SNR(t)), W), so that at high "
+        "noise it counts as an image MSE (1: the plain hybrid loss)",
+    )
+    g.add_argument(
         "--init",
         type=Path,
         default=None,
@@ -187,11 +195,20 @@ class GLIDEStages(nn.Module):
         return out
 
 
-def stages_loss(schedulers: Mapping[str, Any], pad_id: int, uncond_prob: float) -> Any:
+def stages_loss(
+    schedulers: Mapping[str, Any], pad_id: int, uncond_prob: float, upsample_x0_weight: float = 1.0
+) -> Any:
     """The ``TrainJob`` loss: the hybrid loss of each stage, summed, its terms logged.
 
     A batch is ``(high, low, tokens, mask)``; each caption is dropped (all padding) with
     probability ``uncond_prob``; each stage draws its own t and noise.
+
+    ``upsample_x0_weight`` W > 1 weights each upsampler sample's noise MSE by
+    ``min(max(1, 1 / SNR(t)), W)``, ``SNR = abar / (1 - abar)``. The noise error equals
+    ``sqrt(SNR)`` times the error of the implied image, so the plain noise MSE barely sees the
+    image where SNR is small, and there the low-resolution input is all the model has to go on;
+    with the weight the loss counts as an image MSE down to SNR = 1 / W (a truncated-SNR
+    weighting).
     """
 
     def loss(model: nn.Module, batch: Any, _scheduler: Any, generator: torch.Generator) -> Any:
@@ -220,7 +237,10 @@ def stages_loss(schedulers: Mapping[str, Any], pad_id: int, uncond_prob: float) 
         total = torch.zeros((), device=device)
         for name, (x0, x_t, noise, t) in draws.items():
             abar = schedulers[name].alphas_cumprod.to(device)
-            value, mse, vlb = hybrid_loss(outputs[name], x0, x_t, noise, t, abar)
+            weights = None
+            if name == "upsample" and upsample_x0_weight != 1.0:
+                weights = ((1.0 - abar[t]) / abar[t]).clamp(min=1.0, max=upsample_x0_weight)
+            value, mse, vlb = hybrid_loss(outputs[name], x0, x_t, noise, t, abar, weights)
             total = total + value
             terms[f"{name}_mse"], terms[f"{name}_vlb"] = mse, vlb
         return {"loss": total, **terms}
@@ -232,6 +252,8 @@ def _prepare(args: argparse.Namespace, ctx: DistributedContext) -> TrainJob:
     """The ``train glide`` job: drawn shapes, the stage models, their schedulers, the pipeline."""
     if args.resolution % 8:
         raise SystemExit(f"--resolution must be a multiple of 8, got {args.resolution}")
+    if args.upsample_x0_weight < 1.0:
+        raise SystemExit(f"--upsample-x0-weight must be at least 1, got {args.upsample_x0_weight}")
     if args.base is not None and (args.stage != "upsample" or args.init is not None):
         raise SystemExit("--base FOLDER goes with --stage upsample, without --init")
     if args.stage == "upsample" and args.base is None and args.init is None:
@@ -298,7 +320,9 @@ def _prepare(args: argparse.Namespace, ctx: DistributedContext) -> TrainJob:
         dataset=TensorDataset(high, low, enc.input_ids, enc.attention_mask),
         scheduler=next(iter(schedulers.values())),
         export=export,
-        loss=stages_loss(schedulers, tokenizer.pad_token_id, args.uncond_prob),
+        loss=stages_loss(
+            schedulers, tokenizer.pad_token_id, args.uncond_prob, args.upsample_x0_weight
+        ),
         saved="GLIDEPipeline",
     )
 

@@ -9,9 +9,16 @@ from typing import Any
 import pytest
 import torch
 from diffusers_hub_glide.losses import hybrid_loss, vlb_terms
-from diffusers_hub_glide.train import base_scheduler, caption_tokenizer, main
+from diffusers_hub_glide.train import (
+    base_scheduler,
+    caption_tokenizer,
+    main,
+    stages_loss,
+    upsample_scheduler,
+)
 
 from diffusers_hub import DiffusionPipeline
+from diffusers_hub.training.losses import sample_timesteps
 
 
 def test_vlb_is_zero_for_the_true_posterior_and_trains_only_the_variance() -> None:
@@ -37,6 +44,48 @@ def test_vlb_is_zero_for_the_true_posterior_and_trains_only_the_variance() -> No
     loss.backward()
     torch.testing.assert_close(out.grad[:, :3], 2 * 0.1 * torch.ones_like(x0) / x0.numel())
     assert out.grad[:, 3:].abs().sum() > 0 and float(mse) > 0 and float(vlb) > 0
+
+
+def test_upsample_x0_weight_scales_the_noise_error_by_the_clamped_inverse_snr() -> None:
+    """W > 1 multiplies each upsampler sample's noise-MSE gradient by min(max(1, 1/SNR), W)."""
+    scheduler = upsample_scheduler()
+    abar = scheduler.alphas_cumprod
+
+    class Echo(torch.nn.Module):
+        """Returns the noisy input plus a learnable offset as the noise, zero variance values."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.offset = torch.nn.Parameter(torch.zeros(4))
+
+        def forward(self, inputs: dict[str, tuple[Any, ...]]) -> dict[str, torch.Tensor]:
+            x_t = inputs["upsample"][0]
+            eps = x_t + self.offset[:, None, None, None]
+            return {"upsample": torch.cat([eps, torch.zeros_like(eps)], dim=1)}
+
+    def offset_grads(weight: float) -> torch.Tensor:
+        model = Echo()
+        loss = stages_loss({"upsample": scheduler}, 0, 0.0, weight)
+        batch = (
+            torch.zeros(4, 3, 4, 4),
+            torch.zeros(4, 3, 2, 2),
+            torch.ones(4, 3, dtype=torch.long),
+            torch.ones(4, 3, dtype=torch.bool),
+        )
+        gen = torch.Generator().manual_seed(0)
+        out = loss(model, batch, scheduler, gen)
+        out["loss"].backward()
+        assert model.offset.grad is not None
+        return model.offset.grad
+
+    gen = torch.Generator().manual_seed(0)  # the draws stages_loss makes: uncond coin, t
+    torch.rand(4, generator=gen)
+    t = sample_timesteps(4, 1000, generator=gen, device=torch.device("cpu"))
+    expected = ((1 - abar[t]) / abar[t]).clamp(1.0, 300.0)
+    plain, weighted = offset_grads(1.0), offset_grads(300.0)
+    assert (plain != 0).all()
+    torch.testing.assert_close(weighted / plain, expected.float(), rtol=1e-4, atol=0)
+    assert expected.max() > 1.0  # the draw reaches the weighted range
 
 
 def test_caption_tokenizer_ends_with_end_of_text() -> None:

@@ -214,40 +214,42 @@ def test_validate_bad_entry_point(plugin: Path) -> None:
     assert "module:Object" in findings[0].message and "toy-solver" in findings[0].where
 
 
-def test_validate_wrong_api_version(plugin: Path) -> None:
-    edit(
-        plugin / "pyproject.toml",
-        '"1" = "diffusers_hub_toy_solver"',
-        '"2" = "diffusers_hub_toy_solver"',
-    )
+@pytest.mark.parametrize(
+    ("old", "new", "code", "message_parts"),
+    [
+        pytest.param(
+            '"1" = "diffusers_hub_toy_solver"',
+            '"2" = "diffusers_hub_toy_solver"',
+            "api-version",
+            ["plugin API 2", "implements plugin API 1"],
+            id="wrong-api-version",
+        ),
+        pytest.param(
+            '[project.entry-points."diffusers_hub.plugin_api"]\n"1" = "diffusers_hub_toy_solver"\n',
+            "",
+            "api-version",
+            ['"1" = "diffusers_hub_toy_solver"'],
+            id="missing-api-declaration",
+        ),
+        pytest.param(
+            'toy-solver = "diffusers_hub_toy_solver.scheduler:',
+            'ddim = "diffusers_hub_toy_solver.scheduler:Other"\n'
+            'toy-solver = "diffusers_hub_toy_solver.scheduler:',
+            "reserved-name",
+            ["'ddim'", "diffusers-hub-ddim"],
+            id="first-party-name-clash",
+        ),
+    ],
+)
+def test_validate_pyproject_error(
+    plugin: Path, old: str, new: str, code: str, message_parts: list[str]
+) -> None:
+    """One edit of the rendered pyproject.toml: one error, whose message names the problem."""
+    edit(plugin / "pyproject.toml", old, new)
     findings = validate_plugin(plugin)
-    assert codes(findings) == ["api-version"]
-    assert (
-        "plugin API 2" in findings[0].message and "implements plugin API 1" in findings[0].message
-    )
-
-
-def test_validate_missing_api_declaration(plugin: Path) -> None:
-    edit(
-        plugin / "pyproject.toml",
-        '[project.entry-points."diffusers_hub.plugin_api"]\n"1" = "diffusers_hub_toy_solver"\n',
-        "",
-    )
-    findings = validate_plugin(plugin)
-    assert codes(findings) == ["api-version"]
-    assert '"1" = "diffusers_hub_toy_solver"' in findings[0].message
-
-
-def test_validate_first_party_name_clash(plugin: Path) -> None:
-    edit(
-        plugin / "pyproject.toml",
-        'toy-solver = "diffusers_hub_toy_solver.scheduler:',
-        'ddim = "diffusers_hub_toy_solver.scheduler:Other"\n'
-        'toy-solver = "diffusers_hub_toy_solver.scheduler:',
-    )
-    findings = validate_plugin(plugin)
-    assert codes(findings) == ["reserved-name"]
-    assert "'ddim'" in findings[0].message and "diffusers-hub-ddim" in findings[0].message
+    assert codes(findings) == [code]
+    for part in message_parts:
+        assert part in findings[0].message
 
 
 def test_validate_missing_package(plugin: Path) -> None:

@@ -14,7 +14,6 @@ import torch
 from diffusers_hub import registry
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
-WORDS = ["a", "painting", "of", "squirrel", "eating", "burger", "red", "circle"]
 
 
 def run_example(name: str, *args: str) -> None:
@@ -45,58 +44,6 @@ def test_ddpm_seed_examples_on_demo_weights(tmp_path, script) -> None:
     size = registry.model("UNet2DModel").from_pretrained(demo_folder()).config.sample_size
     assert shape == (size, size)
     assert pixels > 4  # a picture, not a flat fill
-
-
-@pytest.mark.slow
-def test_latent_diffusion_seed_example(tmp_path) -> None:
-    """The seed's call, on a small pipeline folder built and saved with this library."""
-    from diffusers_hub_ddim.scheduler import DDIMScheduler
-    from diffusers_hub_latent_diffusion.autoencoder import AutoencoderKL
-    from diffusers_hub_latent_diffusion.ldmbert import LDMBertModel
-    from diffusers_hub_latent_diffusion.pipeline_text2img import LDMTextToImagePipeline
-    from diffusers_hub_latent_diffusion.tokenizer import BertTokenizer
-    from diffusers_hub_latent_diffusion.train import LDM_DDIM_SETTINGS
-    from diffusers_hub_latent_diffusion.unet_2d_condition import UNet2DConditionModel
-
-    vocab = tmp_path / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n")
-    torch.manual_seed(0)
-    pipe = LDMTextToImagePipeline(
-        vqvae=AutoencoderKL(
-            block_out_channels=(8, 16),
-            norm_num_groups=4,
-            layers_per_block=1,
-            latent_channels=4,
-            down_block_types=("DownEncoderBlock2D",) * 2,
-            up_block_types=("UpDecoderBlock2D",) * 2,
-            sample_size=16,
-        ),
-        bert=LDMBertModel(
-            vocab_size=len(WORDS) + 5,
-            encoder_layers=1,
-            encoder_ffn_dim=32,
-            encoder_attention_heads=2,
-            head_dim=8,
-            d_model=16,
-        ),
-        tokenizer=BertTokenizer.from_pretrained(tmp_path),
-        unet=UNet2DConditionModel(
-            sample_size=8,
-            block_out_channels=(16, 32),
-            layers_per_block=1,
-            down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-            up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-            cross_attention_dim=16,
-            attention_head_dim=2,
-            norm_num_groups=8,
-        ),
-        scheduler=DDIMScheduler(**LDM_DDIM_SETTINGS),
-    )
-    pipe.save_pretrained(tmp_path / "ldm")
-    out = tmp_path / "test.png"
-    run_example("seed_latent_diffusion.py", str(tmp_path / "ldm"), str(out))
-    with PIL.Image.open(out) as image:
-        assert image.size == (16, 16)
 
 
 @pytest.mark.slow

@@ -9,8 +9,10 @@ import socket
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import torch
@@ -21,6 +23,7 @@ from diffusers_hub.training import (
     ResumableDistributedSampler,
     TensorImageDataset,
     TrainingConfig,
+    TrainingResult,
     diffusion_loss_inputs,
     ema_decay,
     find_latest_checkpoint,
@@ -96,14 +99,15 @@ def _config(tmp: Path, **kw: object) -> TrainingConfig:
     return TrainingConfig.model_validate(base)
 
 
-def _run(tmp: Path, **kw: object):  # type: ignore[no-untyped-def]
-    return train(
-        TinyDenoiser,
-        _dataset(),
-        FakeScheduler(),
-        _config(tmp, **kw),
-        pipeline_factory=lambda m, s: StateSaver(m),
-    )
+def _run(
+    tmp: Path,
+    model: Callable[[], nn.Module] = TinyDenoiser,
+    options: dict[str, Any] | None = None,
+    **kw: object,
+) -> TrainingResult:
+    """``train`` on the tiny set-up: ``kw`` changes the config, ``options`` are ``train``'s own."""
+    train_options = {"pipeline_factory": lambda m, s: StateSaver(m), **(options or {})}
+    return train(model, _dataset(), FakeScheduler(), _config(tmp, **kw), **train_options)
 
 
 def test_loss_goes_down_on_a_trivial_dataset(tmp_path: Path) -> None:
@@ -330,16 +334,14 @@ def _distill_loss(
 
 
 def test_custom_loss_trains_only_what_is_not_frozen(tmp_path: Path) -> None:
-    def run(out: Path, **kw: object):  # type: ignore[no-untyped-def]
-        return train(
-            FrozenPair,
-            _dataset(),
-            FakeScheduler(),
-            _config(out, **kw),
-            pipeline_factory=lambda m, s: StateSaver(m.student),
-            loss_fn=_distill_loss,
-            frozen=("teacher",),
-        )
+    options = {
+        "pipeline_factory": lambda m, s: StateSaver(m.student),
+        "loss_fn": _distill_loss,
+        "frozen": ("teacher",),
+    }
+
+    def run(out: Path, **kw: object) -> TrainingResult:
+        return _run(out, FrozenPair, options, **kw)
 
     full = run(tmp_path / "full")
     torch.manual_seed(123)
@@ -383,14 +385,7 @@ def test_the_sample_hook_does_not_change_the_run(tmp_path: Path) -> None:
         folder.mkdir(parents=True)
 
     plain = _run(tmp_path / "plain")
-    sampled = train(
-        TinyDenoiser,
-        _dataset(),
-        FakeScheduler(),
-        _config(tmp_path / "sampled", sample_every=4),
-        pipeline_factory=lambda m, s: StateSaver(m),
-        sample_fn=sample,
-    )
+    sampled = _run(tmp_path / "sampled", options={"sample_fn": sample}, sample_every=4)
     assert calls == [("step-00000004", False), ("step-00000006", False)]
     assert (tmp_path / "sampled" / "samples" / "step-00000004").is_dir()
     assert sampled.losses == plain.losses

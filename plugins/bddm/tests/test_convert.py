@@ -23,19 +23,8 @@ from torch.nn import functional as F
 
 from diffusers_hub.errors import WeightsError
 
-SMALL: dict[str, Any] = {
-    "in_channels": 1,
-    "out_channels": 1,
-    "res_channels": 16,
-    "skip_channels": 12,
-    "num_res_layers": 4,
-    "dilation_cycle": 2,
-    "diffusion_step_embed_dim_in": 16,
-    "diffusion_step_embed_dim_mid": 32,
-    "diffusion_step_embed_dim_out": 24,
-    "n_mels": 8,
-    "upsample_scales": [4, 4],
-}
+from .conftest import SMALL
+
 BLOCK = "residual_layer.residual_blocks"
 
 

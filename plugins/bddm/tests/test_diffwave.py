@@ -20,17 +20,8 @@ from diffusers_hub.errors import ConfigError
 from diffusers_hub.modeling import ModelMixin
 from diffusers_hub.testing import ModelContract
 
-SMALL: dict[str, Any] = {
-    "res_channels": 16,
-    "skip_channels": 12,
-    "num_res_layers": 4,
-    "dilation_cycle": 2,
-    "diffusion_step_embed_dim_in": 16,
-    "diffusion_step_embed_dim_mid": 32,
-    "diffusion_step_embed_dim_out": 24,
-    "n_mels": 8,
-    "upsample_scales": [4, 4],
-}
+from .conftest import SMALL
+
 LENGTH = 70  # not a multiple of the hop length 16: the upsampled mel (80 samples) is cropped
 FRAMES = 5
 

@@ -7,11 +7,10 @@ digits. The measurement lives in ``plugins/ddpm/scripts/evaluate_demo.py``.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
+import runpy
 from pathlib import Path
-from types import ModuleType
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -19,15 +18,6 @@ from diffusers_hub_ddpm.hooks import DEMO_FOLDER
 
 TEST_STEPS = 250
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "evaluate_demo.py"
-
-
-def _evaluate_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("diffusers_hub_ddpm_evaluate_demo", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_demo_folder_is_a_small_diffusers_format_pipeline() -> None:
@@ -45,7 +35,7 @@ def test_demo_folder_is_a_small_diffusers_format_pipeline() -> None:
 @pytest.mark.slow
 def test_demo_samples_are_recognised_digits() -> None:
     pytest.importorskip("sklearn")
-    evaluate_demo = _evaluate_module()
+    evaluate_demo = SimpleNamespace(**runpy.run_path(str(SCRIPT)))  # the script's globals
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the suite shares 2 cores; more threads oversubscribe them
     try:

@@ -63,6 +63,17 @@ def toy_config(super_res: bool = False) -> dict[str, Any]:
     }
 
 
+def small_config(super_res: bool = False, vocab_size: int = TOY_VOCAB) -> dict[str, Any]:
+    """A smaller toy than :func:`toy_config` (attention at 4 px only, one text layer): the model
+    contract's and the pipeline's."""
+    return {
+        **toy_config(super_res),
+        "attention_resolutions": (4,),
+        "xf_layers": 1,
+        "vocab_size": vocab_size,
+    }
+
+
 def _gn(x: Tensor, sd: Mapping[str, Tensor], key: str) -> Tensor:
     return F.group_norm(x.float(), 32, sd[key + ".weight"], sd[key + ".bias"], 1e-5)
 

@@ -12,27 +12,17 @@ from diffusers_hub_glide.unet import GLIDEUNetModel
 
 from diffusers_hub.testing import PipelineContract
 
+from .conftest import small_config
+
 PROMPTS = ["a red circle", "a small blue square on the left", "a green triangle"]
 
 
 def make_pipeline(upsample: bool = True) -> GLIDEPipeline:
     tokenizer = caption_tokenizer(PROMPTS, vocab_size=40, text_ctx=6)
-    fields = {
-        "model_channels": 32,
-        "channel_mult": (1, 2),
-        "num_res_blocks": 1,
-        "attention_resolutions": (4,),
-        "num_head_channels": 16,
-        "dropout": 0.0,
-        "text_ctx": 6,
-        "xf_width": 32,
-        "xf_layers": 1,
-        "xf_heads": 2,
-        "vocab_size": tokenizer.vocab_size,
-    }
     torch.manual_seed(0)
-    base = GLIDEUNetModel(sample_size=8, **fields).eval()
-    up = GLIDEUNetModel(sample_size=16, in_channels=6, **fields).eval() if upsample else None
+    base = GLIDEUNetModel(**small_config(vocab_size=tokenizer.vocab_size)).eval()
+    up_config = {**small_config(super_res=True, vocab_size=tokenizer.vocab_size), "sample_size": 16}
+    up = GLIDEUNetModel(**up_config).eval() if upsample else None
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for model in (base, up):

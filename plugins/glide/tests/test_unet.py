@@ -11,20 +11,9 @@ from diffusers_hub_glide.unet import GLIDEUNetModel
 from diffusers_hub.errors import ConfigError
 from diffusers_hub.testing import ModelContract
 
-TOY = {
-    "sample_size": 8,
-    "model_channels": 32,
-    "channel_mult": (1, 2),
-    "num_res_blocks": 1,
-    "attention_resolutions": (4,),
-    "num_head_channels": 16,
-    "dropout": 0.0,
-    "text_ctx": 6,
-    "xf_width": 32,
-    "xf_layers": 1,
-    "xf_heads": 2,
-    "vocab_size": 50,
-}
+from .conftest import small_config
+
+TOY = small_config()
 
 
 def _tokens(batch: int) -> tuple[torch.Tensor, torch.Tensor]:

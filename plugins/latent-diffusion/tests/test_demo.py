@@ -7,11 +7,10 @@ pixel-statistics checker of ``shapes.py``.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
+import runpy
 from pathlib import Path
-from types import ModuleType
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -21,15 +20,6 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "evaluate_demo.py"
 #: The issue's bar (measured on the shipped weights, 50 DDIM steps, seed 0: 0.98; see
 #: docs/plugins/latent-diffusion.md).
 BOTH_AT_GUIDANCE_6 = 0.8
-
-
-def _evaluate_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("diffusers_hub_ldm_evaluate_demo", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_demo_folder_is_a_small_diffusers_format_pipeline() -> None:
@@ -97,7 +87,7 @@ def test_cli_guidance_and_batch_follow_the_prompt(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_demo_follows_held_out_prompts() -> None:
-    evaluate_demo = _evaluate_module()
+    evaluate_demo = SimpleNamespace(**runpy.run_path(str(SCRIPT)))  # the script's globals
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the suite shares 2 cores
     try:

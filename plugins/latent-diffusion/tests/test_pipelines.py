@@ -1,21 +1,33 @@
 """The text-to-image and unconditional pipelines: parity with diffusers on random tiny weights,
-registry-driven loading, reproducible eta > 0, scheduler swapping, save / load round trips."""
+registry-driven loading, reproducible eta > 0, scheduler swapping, save / load round trips, the
+seed's example."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import PIL.Image
 import pytest
 import torch
+from diffusers_hub_ddim.scheduler import DDIMScheduler
+from diffusers_hub_latent_diffusion.autoencoder import AutoencoderKL
+from diffusers_hub_latent_diffusion.ldmbert import LDMBertModel
 from diffusers_hub_latent_diffusion.pipeline_text2img import LDMTextToImagePipeline
 from diffusers_hub_latent_diffusion.pipeline_uncond import LDMPipeline
+from diffusers_hub_latent_diffusion.tokenizer import BertTokenizer
 from diffusers_hub_latent_diffusion.train import LDM_DDIM_SETTINGS
+from diffusers_hub_latent_diffusion.unet_2d_condition import UNet2DConditionModel
 
 from diffusers_hub import registry
 from diffusers_hub.pipeline import DiffusionPipeline
 from diffusers_hub.testing import perturb
+
+from .conftest import tiny_autoencoder, tiny_unet
 
 WORDS = [
     "a",
@@ -36,6 +48,10 @@ WORDS = [
 ]
 PROMPTS = ["a red circle on the left", "A painting of a squirrel; blue square!"]
 D_MODEL = 32
+SEED_EXAMPLE = (
+    Path(__file__).resolve().parents[3] / "docs" / "examples" / "seed_latent_diffusion.py"
+)
+SEED_WORDS = ["a", "painting", "of", "squirrel", "eating", "burger", "red", "circle"]
 
 
 @pytest.fixture(scope="module")
@@ -61,25 +77,8 @@ def text2img(tmp_path_factory: pytest.TempPathFactory):
             d_model=D_MODEL,
         )
     ).eval()
-    vae = diffusers.AutoencoderKL(
-        block_out_channels=(8, 8, 16, 16),
-        norm_num_groups=4,
-        layers_per_block=1,
-        latent_channels=4,
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        sample_size=64,
-    ).eval()
-    unet = diffusers.UNet2DConditionModel(
-        sample_size=8,
-        block_out_channels=(32, 64),
-        layers_per_block=1,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=D_MODEL,
-        attention_head_dim=2,
-        norm_num_groups=8,
-    ).eval()
+    vae = diffusers.AutoencoderKL(**tiny_autoencoder((8, 8, 16, 16), sample_size=64)).eval()
+    unet = diffusers.UNet2DConditionModel(**tiny_unet(cross_attention_dim=D_MODEL)).eval()
     for i, model in enumerate((bert, vae, unet)):
         perturb(model, i)
     scheduler = diffusers.DDIMScheduler(**LDM_DDIM_SETTINGS)
@@ -125,37 +124,22 @@ def test_text2img_parity(text2img) -> None:
 def test_seed_call_is_reproducible_whatever_the_global_rng(text2img) -> None:
     _, folder = text2img
     ldm = _ours(folder)
+
+    def seed_call(seed: int, **kwargs: Any) -> Any:
+        generator = torch.Generator().manual_seed(seed)
+        return ldm(
+            ["a red circle"], generator=generator, eta=0.3, guidance_scale=6.0, **kwargs
+        ).images
+
     outs = []
     for global_seed in (1, 2):
         torch.manual_seed(global_seed)
-        generator = torch.Generator().manual_seed(42)
-        images = ldm(
-            ["a red circle"],
-            generator=generator,
-            eta=0.3,
-            guidance_scale=6.0,
-            num_inference_steps=5,
-            output_type="np",
-        ).images
-        outs.append(images)
+        outs.append(seed_call(42, num_inference_steps=5, output_type="np"))
     assert np.array_equal(outs[0], outs[1])
-    other = ldm(
-        ["a red circle"],
-        generator=torch.Generator().manual_seed(43),
-        eta=0.3,
-        guidance_scale=6.0,
-        num_inference_steps=5,
-        output_type="np",
-    ).images
+    other = seed_call(43, num_inference_steps=5, output_type="np")
     assert not np.array_equal(outs[0], other)
     # The seed's call shape: a list prompt, PIL output by default.
-    pil = ldm(
-        ["a red circle"],
-        generator=torch.Generator().manual_seed(0),
-        eta=0.3,
-        guidance_scale=6.0,
-        num_inference_steps=2,
-    ).images
+    pil = seed_call(0, num_inference_steps=2)
     assert len(pil) == 1 and pil[0].size == (64, 64)
 
 
@@ -227,14 +211,8 @@ def uncond(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("uncond")
     torch.manual_seed(0)
     vq = diffusers.VQModel(
-        block_out_channels=(8, 16, 16),
-        norm_num_groups=4,
-        layers_per_block=1,
-        latent_channels=3,
+        **tiny_autoencoder((8, 16, 16), sample_size=32, latent_channels=3),
         num_vq_embeddings=64,
-        down_block_types=("DownEncoderBlock2D",) * 3,
-        up_block_types=("UpDecoderBlock2D",) * 3,
-        sample_size=32,
         scaling_factor=1.0,
     ).eval()
     unet = diffusers.UNet2DModel(
@@ -284,3 +262,37 @@ def test_uncond_parity(uncond) -> None:
             ).images
         )
     assert np.array_equal(outs[0], outs[1])
+
+
+@pytest.mark.slow
+def test_seed_example(tmp_path: Path) -> None:
+    """The seed's call (docs/examples/seed_latent_diffusion.py) run as users would run it, on a
+    small pipeline folder built and saved with this library."""
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *SEED_WORDS]) + "\n")
+    torch.manual_seed(0)
+    pipe = LDMTextToImagePipeline(
+        vqvae=AutoencoderKL(**tiny_autoencoder((8, 16), sample_size=16)),
+        bert=LDMBertModel(
+            vocab_size=len(SEED_WORDS) + 5,
+            encoder_layers=1,
+            encoder_ffn_dim=32,
+            encoder_attention_heads=2,
+            head_dim=8,
+            d_model=16,
+        ),
+        tokenizer=BertTokenizer.from_pretrained(tmp_path),
+        unet=UNet2DConditionModel(**tiny_unet(cross_attention_dim=16, block_out_channels=(16, 32))),
+        scheduler=DDIMScheduler(**LDM_DDIM_SETTINGS),
+    )
+    pipe.save_pretrained(tmp_path / "ldm")
+    out = tmp_path / "test.png"
+    result = subprocess.run(
+        [sys.executable, str(SEED_EXAMPLE), str(tmp_path / "ldm"), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    with PIL.Image.open(out) as image:
+        assert image.size == (16, 16)

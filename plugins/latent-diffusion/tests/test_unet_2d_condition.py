@@ -14,18 +14,9 @@ from diffusers_hub_latent_diffusion.unet_2d_condition import (
 from diffusers_hub.errors import ConfigError
 from diffusers_hub.testing import perturb
 
-TINY = dict(
-    sample_size=8,
-    in_channels=4,
-    out_channels=4,
-    block_out_channels=(32, 64),
-    layers_per_block=1,
-    down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-    up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-    cross_attention_dim=24,
-    attention_head_dim=2,
-    norm_num_groups=8,
-)
+from .conftest import tiny_unet
+
+TINY = tiny_unet(cross_attention_dim=24)
 
 
 def _reference(**overrides):

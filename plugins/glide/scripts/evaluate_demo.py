@@ -12,7 +12,7 @@ both against the drawn image.
 
 Usage:
     python plugins/glide/scripts/evaluate_demo.py [--model FOLDER] [--steps 100]
-        [--guidance 3 1] [--seed 0] [--grid grid.png]
+        [--guidance 3 1] [--seed 0] [--grid grid.png] [--by-timestep]
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 
 def agreement(prompts: list[str], images: np.ndarray) -> dict[str, float]:
@@ -46,13 +47,12 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((10 * torch.log10(1.0 / mse)).mean())
 
 
-def upsampler_psnr(pipe: object, prompts: list[str], seed: int) -> tuple[float, float]:
-    """(upsampler PSNR, bilinear PSNR) against drawn high-resolution images of ``prompts``."""
-    from diffusers_hub_glide.respace import respaced_timesteps
+def upsampler_truth(pipe: object, prompts: list[str], seed: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Drawn images of ``prompts`` at the upsampler's size in [-1, 1], their 8-bit box-downsampled
+    versions and the upsampler's text encoding of the prompts."""
     from diffusers_hub_latent_diffusion.shapes import ShapeSpec, parse_prompt, render
 
     up = pipe.upsample_unet  # type: ignore[attr-defined]
-    scheduler = pipe.upsample_scheduler  # type: ignore[attr-defined]
     size = up.config.sample_size
     rng = np.random.default_rng(seed)
     truth = []
@@ -69,7 +69,17 @@ def upsampler_psnr(pipe: object, prompts: list[str], seed: int) -> tuple[float, 
     low = F.avg_pool2d(high, 2)
     low = ((low + 1) * 127.5).round() / 127.5 - 1  # an 8-bit base image, as the pipeline feeds it
     enc = pipe.tokenizer(prompts, max_length=up.config.text_ctx)  # type: ignore[attr-defined]
-    text = up.encode_text(enc.input_ids, enc.attention_mask)
+    return high, low, up.encode_text(enc.input_ids, enc.attention_mask)
+
+
+def upsampler_psnr(pipe: object, prompts: list[str], seed: int) -> tuple[float, float]:
+    """(upsampler PSNR, bilinear PSNR) against drawn high-resolution images of ``prompts``."""
+    from diffusers_hub_glide.respace import respaced_timesteps
+
+    up = pipe.upsample_unet  # type: ignore[attr-defined]
+    scheduler = pipe.upsample_scheduler  # type: ignore[attr-defined]
+    size = up.config.sample_size
+    high, low, text = upsampler_truth(pipe, prompts, seed)
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(high.shape, generator=gen) * 0.997
     scheduler.set_timesteps(timesteps=respaced_timesteps(1000, "fast27"))
@@ -82,13 +92,37 @@ def upsampler_psnr(pipe: object, prompts: list[str], seed: int) -> tuple[float, 
     return psnr(((x + 1) / 2).clamp(0, 1), unit), psnr(((bilinear + 1) / 2).clamp(0, 1), unit)
 
 
+def upsampler_by_timestep(pipe: object, prompts: list[str], seed: int) -> list[str]:
+    """One denoising step of the upsampler at several t, from the drawn images noised to t:
+    the PSNR of the implied image and the RMS error of its mean colour (per image and channel,
+    in [-1, 1]), which show where the upsampler stops using its low-resolution input."""
+    up = pipe.upsample_unet  # type: ignore[attr-defined]
+    abar = pipe.upsample_scheduler.alphas_cumprod  # type: ignore[attr-defined]
+    high, low, text = upsampler_truth(pipe, prompts, seed)
+    lines = []
+    for t in (999, 900, 800, 700, 600, 500, 300):
+        a = abar[t]
+        noise = torch.randn(high.shape, generator=torch.Generator().manual_seed(seed + t))
+        x_t = a.sqrt() * high + (1 - a).sqrt() * noise
+        with torch.no_grad():
+            eps = up(x_t, torch.tensor(t), text=text, low_res=low).sample[:, :3]
+        x0 = (x_t - (1 - a).sqrt() * eps) / a.sqrt()
+        colour = float((x0.mean((2, 3)) - high.mean((2, 3))).pow(2).mean().sqrt())
+        image = psnr(((x0.clamp(-1, 1) + 1) / 2), (high + 1) / 2)
+        lines.append(f"t = {t}: image {image:.1f} dB, mean colour error {colour:.3f}")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="pipeline folder (default: the demo)")
     parser.add_argument("--steps", default="100", help="base respacing ('100', 'ddim50', ...)")
-    parser.add_argument("--guidance", type=float, nargs="+", default=[3.0, 1.0])
+    parser.add_argument("--guidance", type=float, nargs="*", default=[3.0, 1.0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--grid", type=Path, default=None, help="write a grid of the images")
+    parser.add_argument(
+        "--by-timestep", action="store_true", help="also the upsampler's one-step error by t"
+    )
     args = parser.parse_args()
 
     from diffusers_hub_glide.hooks import DEMO_FOLDER
@@ -122,7 +156,9 @@ def main() -> None:
     if getattr(pipe, "upsample_unet", None) is not None:
         ours, bilinear = upsampler_psnr(pipe, prompts, args.seed)
         print(f"upsampler PSNR {ours:.2f} dB vs bilinear {bilinear:.2f} dB")
-    if args.grid is not None:
+        if args.by_timestep:
+            print("\n".join(upsampler_by_timestep(pipe, prompts, args.seed)))
+    if args.grid is not None and rows:
         from PIL import Image
 
         grid = np.concatenate([np.concatenate(list(r[:10]), axis=1) for r in rows], axis=0)

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import json
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from diffusers_hub_glide.hooks import DEMO_FOLDER
 
 SEED_EXAMPLE = Path(__file__).resolve().parents[3] / "docs" / "examples" / "seed_glide.py"
+EVALUATE = Path(__file__).resolve().parents[1] / "scripts" / "evaluate_demo.py"
 
 
 def test_demo_folder_is_a_small_diffusers_format_pipeline() -> None:
@@ -78,10 +81,11 @@ def test_demo_follows_held_out_prompts_under_guidance() -> None:
     the release's "50" respacing: guidance 7 gets colour and shape right for at least 10 (12 when
     measured), and clearly more often than no guidance (6 when measured)."""
     import torch
-    from diffusers_hub_latent_diffusion.shapes import check_image, held_out_prompts, parse_prompt
+    from diffusers_hub_latent_diffusion.shapes import held_out_prompts
 
     from diffusers_hub import DiffusionPipeline
 
+    evaluate_demo = SimpleNamespace(**runpy.run_path(str(EVALUATE)))  # the script's globals
     pipe = DiffusionPipeline.from_pretrained(DEMO_FOLDER)
     pipe.set_progress_bar_config(disable=True)
     prompts = list(held_out_prompts())[:12]
@@ -95,12 +99,7 @@ def test_demo_follows_held_out_prompts_under_guidance() -> None:
             generator=torch.Generator().manual_seed(0),
             output_type="np",
         ).images
-        found = [check_image(image) for image in images]
-        wanted = [parse_prompt(prompt) for prompt in prompts]
-        return sum(
-            f.colour == w["colour"] and f.shape == w["shape"]
-            for f, w in zip(found, wanted, strict=True)
-        )
+        return round(evaluate_demo.agreement(prompts, images)["both"] * len(prompts))
 
     guided, unguided = right(7.0), right(1.0)
     assert guided >= 10, (guided, unguided)

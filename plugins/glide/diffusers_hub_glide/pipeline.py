@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from diffusers_hub.pipeline import DiffusionPipeline, ImagePipelineOutput, OutputType
@@ -96,6 +97,7 @@ class GLIDEPipeline(DiffusionPipeline):
         upsample: bool | None = None,
         upsample_num_inference_steps: int | str = "fast27",
         upsample_temp: float = 0.997,
+        upsample_strength: float = 1.0,
         generator: Generator = None,
         num_images_per_prompt: int = 1,
         output_type: OutputType = "pil",
@@ -114,6 +116,9 @@ class GLIDEPipeline(DiffusionPipeline):
             upsample: run the upsampler (default: whenever the pipeline has one).
             upsample_num_inference_steps: the upsampler's respacing (``"fast27"``).
             upsample_temp: scale of the upsampler's initial noise (0.997).
+            upsample_strength: 1 (the release) starts the upsampler from noise; s < 1 starts it
+                from the bilinear resize of the base image noised to s * T (see
+                :meth:`upsample_images`).
             generator: a ``torch.Generator`` (or one per image) for all noise drawn.
             num_images_per_prompt: images per prompt.
             output_type: ``"pil"``, ``"np"`` ((B, H, W, 3) in [0, 1]) or ``"pt"``.
@@ -130,11 +135,8 @@ class GLIDEPipeline(DiffusionPipeline):
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         if upsample is None:
             upsample = self.upsample_unet is not None
-        if upsample and (self.upsample_unet is None or self.upsample_scheduler is None):
-            raise ValueError(
-                "upsample=True needs the upsample_unet and upsample_scheduler components; this "
-                "pipeline has none (convert with --upsample, or pass upsample=False)"
-            )
+        if upsample:
+            self._upsampler(upsample_strength)  # fail before the base stage runs
         texts = [p for p in prompts for _ in range(num_images_per_prompt)]
         batch = len(texts)
         loop = {"callback": callback, "callback_steps": callback_steps, "generator": generator}
@@ -157,30 +159,82 @@ class GLIDEPipeline(DiffusionPipeline):
             **loop,
         )
 
-        # Stage 2: the upsampler, conditioned on the quantised base image and the prompt.
         if upsample:
-            up, up_scheduler = self.upsample_unet, self.upsample_scheduler
-            assert up is not None and up_scheduler is not None
-            low_res = quantize(x).to(up.device, up.dtype)
-            up_text = self.encode_prompts(up, texts)
-            size = up.config.sample_size
-            shape = (batch, channels, size, size)
-            x = self.prepare_latents(shape, generator, model=up, scheduler=up_scheduler)
-            x = x * upsample_temp
-            total = up_scheduler.config.num_train_timesteps
-            up_scheduler.set_timesteps(
-                timesteps=respaced_timesteps(total, upsample_num_inference_steps), device=up.device
-            )
-            x = self.denoise(
+            x = self.upsample_images(
                 x,
-                lambda x, t: self._model_output_for(
-                    up_scheduler, up(x, t, text=up_text, low_res=low_res).sample, channels
-                ),
-                scheduler=up_scheduler,
+                texts,
+                num_inference_steps=upsample_num_inference_steps,
+                temp=upsample_temp,
+                strength=upsample_strength,
                 first_step=len(scheduler.timesteps),
-                eta=0.0,
-                use_clipped_model_output=True,
                 **loop,
             )
-
         return self.image_output(x, output_type, return_dict)
+
+    def _upsampler(self, strength: float) -> tuple[GLIDEUNetModel, SchedulerMixin]:
+        up, scheduler = self.upsample_unet, self.upsample_scheduler
+        if up is None or scheduler is None:
+            raise ValueError(
+                "upsample=True needs the upsample_unet and upsample_scheduler components; this "
+                "pipeline has none (convert with --upsample, or pass upsample=False)"
+            )
+        if not 0.0 < strength <= 1.0:
+            raise ValueError(f"upsample_strength must be in (0, 1]; got {strength}")
+        return up, scheduler
+
+    @torch.no_grad()
+    def upsample_images(
+        self,
+        images: Tensor,
+        prompts: Sequence[str],
+        *,
+        num_inference_steps: int | str = "fast27",
+        temp: float = 0.997,
+        strength: float = 1.0,
+        generator: Generator = None,
+        callback: Callable[[int, int, Tensor], None] | None = None,
+        callback_steps: int = 1,
+        first_step: int = 0,
+    ) -> Tensor:
+        """Stage 2 alone: upsample (B, 3, h, w) images in [-1, 1], one prompt per image.
+
+        The images are rounded to 8 bits (:func:`quantize`) and condition a DDIM (eta 0) run of
+        the upsampler over the respacing ``num_inference_steps``, without guidance. With
+        ``strength`` 1 (the release's sampler) the run starts from noise scaled by ``temp``. With
+        s < 1 it keeps only the respaced steps t < s * T and starts from the bilinear resize of
+        the images noised to the first of them (SDEdit, Meng et al. 2021, arXiv:2108.01073): the
+        upsampler refines the resize instead of drawing the image again from noise.
+
+        Returns:
+            (B, 3, H, W) upsampled images in [-1, 1] (H, W: ``upsample_unet.config.sample_size``).
+        """
+        up, scheduler = self._upsampler(strength)
+        if len(prompts) != images.shape[0]:
+            raise ValueError(f"got {images.shape[0]} images but {len(prompts)} prompts")
+        low_res = quantize(images).to(up.device, up.dtype)
+        text = self.encode_prompts(up, prompts)
+        channels = up.config.out_channels // 2
+        size = up.config.sample_size
+        shape = (images.shape[0], channels, size, size)
+        x = self.prepare_latents(shape, generator, model=up, scheduler=scheduler) * temp
+        total = scheduler.config.num_train_timesteps
+        timesteps = respaced_timesteps(total, num_inference_steps)
+        if strength < 1.0:  # every respacing ends at t = 0, so a step is always left
+            timesteps = timesteps[timesteps < strength * total]
+            resized = F.interpolate(low_res, (size, size), mode="bilinear", align_corners=False)
+            start = torch.tensor([timesteps[0]], device=up.device)
+            x = scheduler.add_noise(resized, x, start)
+        scheduler.set_timesteps(timesteps=timesteps, device=up.device)
+        return self.denoise(
+            x,
+            lambda x, t: self._model_output_for(
+                scheduler, up(x, t, text=text, low_res=low_res).sample, channels
+            ),
+            scheduler=scheduler,
+            first_step=first_step,
+            eta=0.0,
+            use_clipped_model_output=True,
+            generator=generator,
+            callback=callback,
+            callback_steps=callback_steps,
+        )

@@ -7,12 +7,13 @@ guidance (default 3) and without (scale 1); the project's pixel-statistics check
 
 Upsampling: for the same 50 prompts a ground-truth image is drawn at the upsampler's resolution
 (64 px), box-downsampled to the base resolution (32 px) and upsampled by the pipeline's upsampler
-(DDIM, ``fast27``, noise scaled by 0.997) and by bilinear interpolation; we report the PSNR of
-both against the drawn image.
+(``GLIDEPipeline.upsample_images``: DDIM, ``fast27``, noise scaled by 0.997, from pure noise or,
+with ``--upsample-strength`` s < 1, from the bilinear resize noised to s * T) and by bilinear
+interpolation; we report the PSNR of both against the drawn image.
 
 Usage:
     python plugins/glide/scripts/evaluate_demo.py [--model FOLDER] [--steps 100]
-        [--guidance 3 1] [--seed 0] [--grid grid.png] [--by-timestep]
+        [--guidance 3 1] [--seed 0] [--grid grid.png] [--upsample-strength 1 0.5] [--by-timestep]
 """
 
 from __future__ import annotations
@@ -72,21 +73,17 @@ def upsampler_truth(pipe: object, prompts: list[str], seed: int) -> tuple[Tensor
     return high, low, up.encode_text(enc.input_ids, enc.attention_mask)
 
 
-def upsampler_psnr(pipe: object, prompts: list[str], seed: int) -> tuple[float, float]:
-    """(upsampler PSNR, bilinear PSNR) against drawn high-resolution images of ``prompts``."""
-    from diffusers_hub_glide.respace import respaced_timesteps
-
+def upsampler_psnr(
+    pipe: object, prompts: list[str], seed: int, strength: float = 1.0
+) -> tuple[float, float]:
+    """(upsampler PSNR, bilinear PSNR) against drawn high-resolution images of ``prompts``: the
+    pipeline's own upsampling (``upsample_images``, ``fast27``, temp 0.997) at ``strength``."""
     up = pipe.upsample_unet  # type: ignore[attr-defined]
-    scheduler = pipe.upsample_scheduler  # type: ignore[attr-defined]
     size = up.config.sample_size
-    high, low, text = upsampler_truth(pipe, prompts, seed)
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(high.shape, generator=gen) * 0.997
-    scheduler.set_timesteps(timesteps=respaced_timesteps(1000, "fast27"))
-    with torch.no_grad():
-        for t in scheduler.timesteps:
-            eps = up(x, t, text=text, low_res=low).sample[:, :3]
-            x = scheduler.step(eps, t, x, eta=0.0, use_clipped_model_output=True).prev_sample
+    high, low, _ = upsampler_truth(pipe, prompts, seed)
+    x = pipe.upsample_images(  # type: ignore[attr-defined]
+        low, prompts, strength=strength, generator=torch.Generator().manual_seed(seed)
+    )
     bilinear = F.interpolate(low, size=(size, size), mode="bilinear", align_corners=False)
     unit = (high + 1) / 2
     return psnr(((x + 1) / 2).clamp(0, 1), unit), psnr(((bilinear + 1) / 2).clamp(0, 1), unit)
@@ -121,6 +118,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--grid", type=Path, default=None, help="write a grid of the images")
     parser.add_argument(
+        "--upsample-strength",
+        type=float,
+        nargs="+",
+        default=[1.0],
+        help="upsampler start strengths to measure (1: from noise, the release's sampler)",
+    )
+    parser.add_argument(
         "--by-timestep", action="store_true", help="also the upsampler's one-step error by t"
     )
     args = parser.parse_args()
@@ -154,8 +158,12 @@ def main() -> None:
         )
         rows.append(images)
     if getattr(pipe, "upsample_unet", None) is not None:
-        ours, bilinear = upsampler_psnr(pipe, prompts, args.seed)
-        print(f"upsampler PSNR {ours:.2f} dB vs bilinear {bilinear:.2f} dB")
+        for strength in args.upsample_strength:
+            ours, bilinear = upsampler_psnr(pipe, prompts, args.seed, strength)
+            print(
+                f"upsampler (strength {strength:g}) PSNR {ours:.2f} dB vs bilinear "
+                f"{bilinear:.2f} dB"
+            )
         if args.by_timestep:
             print("\n".join(upsampler_by_timestep(pipe, prompts, args.seed)))
     if args.grid is not None and rows:

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import pytest
 import torch
 from diffusers_hub_glide.pipeline import GLIDEPipeline, quantize
+from diffusers_hub_glide.respace import respaced_timesteps
 from diffusers_hub_glide.train import base_scheduler, caption_tokenizer, upsample_scheduler
 from diffusers_hub_glide.unet import GLIDEUNetModel
 
@@ -84,3 +85,38 @@ def test_upsample_needs_the_components_and_quantize_rounds() -> None:
     levels = quantize(torch.linspace(-1.2, 1.2, 101))
     assert levels.min() == -1 and levels.max() == 1
     assert torch.allclose((levels + 1) * 127.5, ((levels + 1) * 127.5).round(), atol=1e-4)
+
+
+def test_upsample_strength_starts_from_the_noised_resize() -> None:
+    pipe = make_pipeline()
+    pipe.set_progress_bar_config(disable=True)
+    images = torch.rand(2, 3, 8, 8) * 2 - 1
+    prompts = PROMPTS[:2]
+    resized = torch.nn.functional.interpolate(
+        quantize(images), (16, 16), mode="bilinear", align_corners=False
+    )
+
+    def upsample(strength: float) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(0)
+        return pipe.upsample_images(images, prompts, strength=strength, generator=gen)
+
+    # strength 1 is the release's sampler, the one __call__ runs by default
+    calls: list[int] = []
+    gen = torch.Generator().manual_seed(0)
+    out = pipe.upsample_images(
+        images, prompts, generator=gen, callback=lambda i, t, x: calls.append(t)
+    )
+    total = pipe.upsample_scheduler.config.num_train_timesteps
+    assert calls == respaced_timesteps(total, "fast27").tolist()
+    assert torch.equal(out, upsample(1.0))
+    # a low strength keeps only the last steps and starts near the resize: the output is the
+    # resize refined a little (a random model moves it little at low noise), not a new image
+    near = upsample(0.02)
+    assert (near - resized).abs().mean() < 0.05 < (out - resized).abs().mean()
+    assert (upsample(0.5) - resized).abs().mean() < (out - resized).abs().mean()
+    with pytest.raises(ValueError, match="upsample_strength must be in"):
+        upsample(0.0)
+    with pytest.raises(ValueError, match="upsample_strength must be in"):
+        pipe("a red circle", num_inference_steps=1, upsample_strength=1.5)
+    with pytest.raises(ValueError, match="2 images but 1 prompts"):
+        pipe.upsample_images(images, prompts[:1])

@@ -117,6 +117,7 @@ def _call_options(pipe: Any, args: argparse.Namespace, generator: Any) -> dict[s
         "prompt": (args.prompt, "--prompt"),
         "guidance_scale": (args.guidance_scale, "--guidance-scale"),
         "eta": (args.eta, "--eta"),
+        "upsample_strength": (args.upsample_strength, "--upsample-strength"),
     }
     batch = args.batch_size if args.batch_size != 1 else None
     # Text pipelines name the batch "images per prompt".
@@ -248,6 +249,11 @@ def add_parsers(sub: argparse._SubParsersAction[Any]) -> None:
         "--guidance-scale", type=float, help="classifier-free guidance (text pipelines)"
     )
     gen.add_argument("--eta", type=float, help="DDIM eta (0 deterministic, 1 ancestral)")
+    gen.add_argument(
+        "--upsample-strength",
+        type=float,
+        help="start the upsampler from the noised resize at this strength (glide; 1: from noise)",
+    )
     gen.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     gen.add_argument(
         "--batch-size", type=_positive_int, default=1, help="how many samples (default 1)"

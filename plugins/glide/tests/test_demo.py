@@ -56,6 +56,12 @@ def test_cli_generates_from_the_demo(tmp_path: Path) -> None:
     assert status == 0
     with Image.open(out) as image:
         assert image.size == (64, 64) and image.mode == "RGB"
+        from_noise = image.copy()
+    args = ["generate", "glide", "--prompt", "a red circle", "--steps", "10"]
+    refined = tmp_path / "refined.png"
+    assert main([*args, "--upsample-strength", "0.5", "--out", str(refined)]) == 0
+    with Image.open(refined) as image:
+        assert image.size == (64, 64) and image.tobytes() != from_noise.tobytes()
 
 
 @pytest.mark.slow

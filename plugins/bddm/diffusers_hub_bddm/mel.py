@@ -231,52 +231,34 @@ class MelSpectrogramConfig(ComponentConfig):
     # built (the earlier one is in ``info.data`` then; ``validate_default`` covers a default later
     # field) and on either when a field is assigned.
 
-    @field_validator("n_fft")
+    @field_validator("sampling_rate", "n_fft", "win_length", "f_min", "f_max")
     @classmethod
-    def _n_fft_holds_window(cls, value: int, info: ValidationInfo) -> int:
-        win_length = info.data.get("win_length")
-        if win_length is not None and win_length > value:
-            raise ValueError(f"n_fft must be at least win_length = {win_length}; got {value}")
+    def _in_order(cls, value: float, info: ValidationInfo) -> float:
+        for lower, upper, scale, strict in _ORDER_RULES:
+            if info.field_name not in (lower, upper):
+                continue
+            other = info.data.get(upper if info.field_name == lower else lower)
+            if other is None:
+                continue
+            low, high = (value, other) if info.field_name == lower else (other, value)
+            if low * scale > high or (strict and low * scale == high):
+                factor = f"{scale} * " if scale != 1 else ""
+                relation = "below" if strict else "at most"
+                raise ValueError(
+                    f"{factor}{lower} must be {relation} {upper}; got {lower} = {low:g} and "
+                    f"{upper} = {high:g}"
+                )
         return value
 
-    @field_validator("win_length")
-    @classmethod
-    def _window_fits_frame(cls, value: int, info: ValidationInfo) -> int:
-        n_fft = info.data.get("n_fft")
-        if n_fft is not None and value > n_fft:
-            raise ValueError(f"win_length must be at most n_fft = {n_fft}; got {value}")
-        return value
 
-    @field_validator("sampling_rate")
-    @classmethod
-    def _rate_covers_f_max(cls, value: int, info: ValidationInfo) -> int:
-        f_max = info.data.get("f_max")
-        if f_max is not None and f_max > value / 2:
-            raise ValueError(
-                f"sampling_rate must be at least 2 * f_max = {2 * f_max:g} Hz; got {value}"
-            )
-        return value
-
-    @field_validator("f_min")
-    @classmethod
-    def _f_min_below_f_max(cls, value: float, info: ValidationInfo) -> float:
-        f_max = info.data.get("f_max")
-        if f_max is not None and value >= f_max:
-            raise ValueError(f"f_min must be below f_max = {f_max:g} Hz; got {value:g}")
-        return value
-
-    @field_validator("f_max")
-    @classmethod
-    def _f_max_in_range(cls, value: float, info: ValidationInfo) -> float:
-        rate = info.data.get("sampling_rate")
-        if rate is not None and value > rate / 2:
-            raise ValueError(
-                f"f_max must be at most sampling_rate / 2 = {rate / 2:g} Hz (Nyquist); got {value:g}"
-            )
-        f_min = info.data.get("f_min")
-        if f_min is not None and value <= f_min:
-            raise ValueError(f"f_max must be above f_min = {f_min:g} Hz; got {value:g}")
-        return value
+#: The cross-field rules of :class:`MelSpectrogramConfig`, ``(lower, upper, scale, strict)``:
+#: ``scale * lower <= upper`` (``<`` when strict). The window fits the frame, the mel band is not
+#: empty, and it ends at or below the Nyquist frequency.
+_ORDER_RULES = (
+    ("win_length", "n_fft", 1, False),
+    ("f_min", "f_max", 1, True),
+    ("f_max", "sampling_rate", 2, False),
+)
 
 
 class MelSpectrogram(ConfigMixin, PretrainedMixin):

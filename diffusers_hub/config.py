@@ -520,7 +520,7 @@ class ComponentFiles:
         """
         from diffusers_hub import hub
 
-        return hub.resolve_file(filename=filename, **vars(self))
+        return hub.resolve_component(marker=filename, **vars(self)) / filename
 
     def find(self, filename: str) -> Path | None:
         """:meth:`get`, or None when the file is not there."""

@@ -19,7 +19,6 @@ __all__ = [
     "is_local",
     "is_offline",
     "resolve_component",
-    "resolve_file",
     "resolve_folder",
 ]
 
@@ -177,28 +176,3 @@ def resolve_component(
             return confine(root / prefix, root)
     tried = ", ".join(str(root / p / marker) for p in prefixes)
     raise HubError(f"{path_or_repo}: no {marker} found (looked for {tried})")
-
-
-def resolve_file(
-    path_or_repo: str | os.PathLike[str],
-    filename: str,
-    *,
-    subfolder: str | None = None,
-    default_subfolder: str | None = None,
-    revision: str | None = None,
-    cache_dir: str | os.PathLike[str] | None = None,
-    token: str | bool | None = None,
-    local_files_only: bool = False,
-) -> Path:
-    """The path of ``filename`` in a folder or repo (see :func:`resolve_component`)."""
-    folder = resolve_component(
-        path_or_repo,
-        filename,
-        subfolder=subfolder,
-        default_subfolder=default_subfolder,
-        revision=revision,
-        cache_dir=cache_dir,
-        token=token,
-        local_files_only=local_files_only,
-    )
-    return folder / filename

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from diffusers_hub.config import read_json, write_json_atomic
 from diffusers_hub.errors import ConfigError, SaveError, WeightsError
@@ -40,6 +40,7 @@ __all__ = [
     "key_problems",
     "load_state_dict",
     "parse_size",
+    "read_torch_file",
     "remove_stale_saves",
     "save_state_dict",
     "weight_patterns",
@@ -194,6 +195,39 @@ def _shards_from_index(index: Path) -> tuple[Path, ...]:
     return tuple(shards)
 
 
+def read_torch_file(
+    path: str | os.PathLike[str], what: str, *, allowed: Sequence[type] = (), mmap: bool = False
+) -> Any:
+    """Unpickle a ``torch.save`` file with ``torch.load(weights_only=True)``: only tensors, plain
+    containers and the ``allowed`` classes are rebuilt, so nothing in the file is run.
+
+    Args:
+        path: the file.
+        what: what the file should hold, for the messages (``"a GLIDE state dict"``).
+        allowed: further plain classes to accept (``argparse.Namespace``).
+        mmap: map the file instead of reading it (zip-format files only).
+
+    Raises:
+        FileNotFoundError: no such file.
+        WeightsError: the file cannot be read as ``what``; the message names it.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file; expected {what}")
+    try:
+        with torch.serialization.safe_globals(list(allowed)):
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+        raise WeightsError(
+            f"{path}: cannot be read as {what} ({type(exc).__name__}: {reason}). Only tensors and "
+            "plain containers are unpickled (torch.load with weights_only=True: no code is run); "
+            "the file may be corrupt or truncated (re-download or re-save it), or something else."
+        ) from exc
+
+
 def _read_file(path: Path, fmt: str) -> dict[str, torch.Tensor]:
     import torch
 
@@ -210,15 +244,7 @@ def _read_file(path: Path, fmt: str) -> dict[str, torch.Tensor]:
                 f"{path}: not a readable safetensors file ({exc}). It is corrupt or truncated; "
                 "re-download it or re-save the checkpoint."
             ) from None
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as exc:
-        raise WeightsError(
-            f"{path}: could not be read as a PyTorch weights file ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''}). It is corrupt, truncated, or holds "
-            "objects other than tensors (only plain state dicts are loaded; no code is run). "
-            "Re-download it or convert it to safetensors."
-        ) from None
+    loaded = read_torch_file(path, "a PyTorch weights file (a state dict of tensors)", mmap=True)
     if (
         isinstance(loaded, dict)
         and "state_dict" in loaded

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from diffusers_hub.errors import WeightsError
-from diffusers_hub.weights import head, key_problems
+from diffusers_hub.weights import head, key_problems, read_torch_file
 from diffusers_hub_bddm.diffwave import DiffWave, DiffWaveConfig
 
 __all__ = [
@@ -353,21 +353,8 @@ def convert_schedule_net_state_dict(
 
 
 def _torch_load(path: str | os.PathLike[str], what: str) -> Any:
-    """``torch.load(weights_only=True)`` with errors that name the file and what it should be."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file; expected {what}")
-    try:
-        # BDDM stores its hyper-parameters as an argparse.Namespace: a plain attribute bag.
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-        raise WeightsError(
-            f"{path}: cannot be read as {what} ({type(exc).__name__}: {reason}). Only tensors and "
-            "plain containers are unpickled (torch.load with weights_only=True); the file may "
-            "be corrupt, truncated, or something else."
-        ) from exc
+    # BDDM stores its hyper-parameters as an argparse.Namespace: a plain attribute bag.
+    return read_torch_file(path, what, allowed=[argparse.Namespace])
 
 
 def _read_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any]]:

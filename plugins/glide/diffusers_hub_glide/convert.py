@@ -30,6 +30,7 @@ import torch
 from torch import Tensor
 
 from diffusers_hub.errors import ConfigError, WeightsError
+from diffusers_hub.weights import read_torch_file
 from diffusers_hub_glide.unet import GLIDEUNetModel, GLIDEUNetModelConfig
 
 __all__ = [
@@ -224,16 +225,7 @@ def load_release_checkpoint(path: str | os.PathLike[str]) -> dict[str, Tensor]:
     """
     path = Path(path)
     what = "a GLIDE state dict (torch.save of model.state_dict(), e.g. base.pt)"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file; expected {what}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-        raise WeightsError(
-            f"{path}: cannot be read as {what} ({type(exc).__name__}: {reason}); the file may be "
-            "truncated (re-download it) or something else. Only tensors are unpickled."
-        ) from exc
+    state = read_torch_file(path, what)
     if not isinstance(state, Mapping):
         raise WeightsError(f"{path}: holds a {type(state).__name__}; expected {what}")
     bad = [str(k) for k, v in state.items() if not isinstance(v, Tensor)]

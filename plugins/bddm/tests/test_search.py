@@ -24,7 +24,7 @@ SEGMENT = 1024
 def trained(tmp_path_factory: pytest.TempPathFactory) -> BDDMPipeline:
     """The demo's score network with a small schedule network trained here from scratch."""
     out = tmp_path_factory.mktemp("bddm-search") / "galr"
-    args = ["--model", str(DEMO_FOLDER), "--steps", "150", "--items", "2000"]
+    args = ["--model", str(DEMO_FOLDER), "--steps", "300", "--items", "2000"]
     args += ["--segment", "1024", "--batch-size", "4", "--f0-range", *map(str, F0)]
     args += ["--input-dim", "16", "--hidden-dim", "16", "--segment-size", "16", "--low-dim", "4"]
     args += ["--attention-heads", "2", "--lr", "3e-3", "--ema-decay", "0.9", "--seed", "0"]

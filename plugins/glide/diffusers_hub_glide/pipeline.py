@@ -4,7 +4,8 @@ Stage 1 (base, 64 px in the release): ancestral sampling with learned-range vari
 respaced schedule (``"100"``); each step runs the UNet once on the doubled batch
 [conditional, unconditional] and guides the noise channels only. Stage 2 (``upsample=True``):
 the quantised base image, bilinearly resized inside the upsampler, conditions a DDIM (eta 0) run
-over ``"fast27"`` from noise scaled by ``upsample_temp`` (0.997), without guidance.
+over ``"fast27"`` from noise scaled by ``upsample_temp`` (0.997), without guidance, or, with
+``upsample_strength`` s < 1, from the bilinear resize noised to t = s T (``upsample_images``).
 """
 
 from __future__ import annotations

@@ -48,13 +48,13 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((10 * torch.log10(1.0 / mse)).mean())
 
 
-def upsampler_truth(pipe: object, prompts: list[str], seed: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Drawn images of ``prompts`` at the upsampler's size in [-1, 1], their 8-bit box-downsampled
-    versions and the upsampler's text encoding of the prompts."""
+def upsampler_truth(pipe: object, prompts: list[str], seed: int) -> tuple[Tensor, Tensor]:
+    """Drawn images of ``prompts`` at the upsampler's size in [-1, 1] and their 8-bit
+    box-downsampled versions (the low-resolution input the upsampler sees)."""
+    from diffusers_hub_glide.pipeline import quantize
     from diffusers_hub_latent_diffusion.shapes import ShapeSpec, parse_prompt, render
 
-    up = pipe.upsample_unet  # type: ignore[attr-defined]
-    size = up.config.sample_size
+    size = pipe.upsample_unet.config.sample_size  # type: ignore[attr-defined]
     rng = np.random.default_rng(seed)
     truth = []
     for prompt in prompts:
@@ -67,10 +67,7 @@ def upsampler_truth(pipe: object, prompts: list[str], seed: int) -> tuple[Tensor
         )
         truth.append(render(spec, rng, size))
     high = torch.from_numpy(np.stack(truth)).permute(0, 3, 1, 2).float() / 127.5 - 1
-    low = F.avg_pool2d(high, 2)
-    low = ((low + 1) * 127.5).round() / 127.5 - 1  # an 8-bit base image, as the pipeline feeds it
-    enc = pipe.tokenizer(prompts, max_length=up.config.text_ctx)  # type: ignore[attr-defined]
-    return high, low, up.encode_text(enc.input_ids, enc.attention_mask)
+    return high, quantize(F.avg_pool2d(high, 2))
 
 
 def upsampler_psnr(
@@ -80,7 +77,7 @@ def upsampler_psnr(
     pipeline's own upsampling (``upsample_images``, ``fast27``, temp 0.997) at ``strength``."""
     up = pipe.upsample_unet  # type: ignore[attr-defined]
     size = up.config.sample_size
-    high, low, _ = upsampler_truth(pipe, prompts, seed)
+    high, low = upsampler_truth(pipe, prompts, seed)
     x = pipe.upsample_images(  # type: ignore[attr-defined]
         low, prompts, strength=strength, generator=torch.Generator().manual_seed(seed)
     )
@@ -95,7 +92,8 @@ def upsampler_by_timestep(pipe: object, prompts: list[str], seed: int) -> list[s
     in [-1, 1]), which show where the upsampler stops using its low-resolution input."""
     up = pipe.upsample_unet  # type: ignore[attr-defined]
     abar = pipe.upsample_scheduler.alphas_cumprod  # type: ignore[attr-defined]
-    high, low, text = upsampler_truth(pipe, prompts, seed)
+    high, low = upsampler_truth(pipe, prompts, seed)
+    text = pipe.encode_prompts(up, prompts)  # type: ignore[attr-defined]
     lines = []
     for t in (999, 900, 800, 700, 600, 500, 300):
         a = abar[t]

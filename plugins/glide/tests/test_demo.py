@@ -14,12 +14,28 @@ import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from diffusers_hub_glide.hooks import DEMO_FOLDER
 
 SEED_EXAMPLE = Path(__file__).resolve().parents[3] / "docs" / "examples" / "seed_glide.py"
 EVALUATE = Path(__file__).resolve().parents[1] / "scripts" / "evaluate_demo.py"
+
+
+@pytest.fixture(scope="module")
+def evaluate_demo() -> SimpleNamespace:
+    """The measurement script's functions (its globals, run once)."""
+    return SimpleNamespace(**runpy.run_path(str(EVALUATE)))
+
+
+@pytest.fixture(scope="module")
+def demo_pipe() -> Any:
+    from diffusers_hub import DiffusionPipeline
+
+    pipe = DiffusionPipeline.from_pretrained(DEMO_FOLDER)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
 
 
 def test_demo_folder_is_a_small_diffusers_format_pipeline() -> None:
@@ -82,22 +98,19 @@ def test_seed_example_runs_on_the_demo(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_demo_follows_held_out_prompts_under_guidance() -> None:
+def test_demo_follows_held_out_prompts_under_guidance(
+    evaluate_demo: SimpleNamespace, demo_pipe: Any
+) -> None:
     """The shipped weights on 12 of the 50 held-out captions (never trained on), base model only,
     the release's "50" respacing: guidance 7 gets colour and shape right for at least 10 (12 when
     measured), and clearly more often than no guidance (6 when measured)."""
     import torch
     from diffusers_hub_latent_diffusion.shapes import held_out_prompts
 
-    from diffusers_hub import DiffusionPipeline
-
-    evaluate_demo = SimpleNamespace(**runpy.run_path(str(EVALUATE)))  # the script's globals
-    pipe = DiffusionPipeline.from_pretrained(DEMO_FOLDER)
-    pipe.set_progress_bar_config(disable=True)
     prompts = list(held_out_prompts())[:12]
 
     def right(scale: float) -> int:
-        images = pipe(
+        images = demo_pipe(
             prompts,
             num_inference_steps="50",
             guidance_scale=scale,
@@ -113,16 +126,14 @@ def test_demo_follows_held_out_prompts_under_guidance() -> None:
 
 
 @pytest.mark.slow
-def test_demo_upsampler_refining_the_resize_beats_bilinear() -> None:
+def test_demo_upsampler_refining_the_resize_beats_bilinear(
+    evaluate_demo: SimpleNamespace, demo_pipe: Any
+) -> None:
     """The shipped upsampler started from the noised bilinear resize (``upsample_strength`` 0.5),
     on 10 held-out captions: clearly above bilinear interpolation (by about 5 dB when measured
     on all 50)."""
     from diffusers_hub_latent_diffusion.shapes import held_out_prompts
 
-    from diffusers_hub import DiffusionPipeline
-
-    evaluate_demo = SimpleNamespace(**runpy.run_path(str(EVALUATE)))
-    pipe = DiffusionPipeline.from_pretrained(DEMO_FOLDER)
-    pipe.set_progress_bar_config(disable=True)
-    ours, bilinear = evaluate_demo.upsampler_psnr(pipe, list(held_out_prompts())[:10], 0, 0.5)
+    prompts = list(held_out_prompts())[:10]
+    ours, bilinear = evaluate_demo.upsampler_psnr(demo_pipe, prompts, 0, 0.5)
     assert ours > bilinear + 2.0, (ours, bilinear)

@@ -160,6 +160,27 @@ def test_checkpoint_rotation_and_explicit_resume_path(tmp_path: Path) -> None:
     assert result.losses[0][0] == 6 and result.step == 7
 
 
+def test_cosine_lr_schedule_follows_the_warmup(tmp_path: Path) -> None:
+    import math
+
+    _run(tmp_path, steps=10, lr=1e-2, lr_warmup_steps=2, lr_schedule="cosine", checkpoint_every=0)
+    log = [json.loads(line) for line in (tmp_path / "train_log.jsonl").read_text().splitlines()]
+    lrs = [record["lr"] for record in log]
+    # The rate logged after step k is the one of step k + 1: warmup 2 steps, then half a cosine.
+    expected = [1e-2] + [1e-2 * 0.5 * (1 + math.cos(math.pi * (k - 2) / 8)) for k in range(3, 11)]
+    assert lrs[1:] == pytest.approx(expected, abs=1e-12)
+    assert lrs[-1] == pytest.approx(0.0, abs=1e-12)
+    constant = _run(tmp_path / "constant", steps=4, lr=1e-2, checkpoint_every=0)
+    assert constant.step == 4
+    log = (tmp_path / "constant" / "train_log.jsonl").read_text().splitlines()
+    assert {json.loads(line)["lr"] for line in log} == {1e-2}
+
+
+def test_init_from_needs_a_saved_model_class(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="TinyDenoiser is not a ModelMixin"):
+        _run(tmp_path, init_from=str(tmp_path))
+
+
 def test_ema_decay_warmup() -> None:
     assert ema_decay(0, 0.999) == pytest.approx(0.1)
     assert ema_decay(10, 0.999) == pytest.approx(11 / 20)

@@ -219,6 +219,12 @@ def _add_common_arguments(parser: argparse.ArgumentParser, defaults: Mapping[str
     g.add_argument(
         "--lr-warmup-steps", type=int, default=d["lr_warmup_steps"], help="linear LR warmup"
     )
+    g.add_argument(
+        "--lr-schedule",
+        default=d["lr_schedule"],
+        choices=["constant", "cosine"],
+        help="after the warmup: constant, or a cosine decay to 0 at --steps",
+    )
     g.add_argument("--ema-decay", type=float, default=d["ema_decay"], help="after warmup")
     g.add_argument(
         "--grad-clip", type=float, default=d["grad_clip"] or 0.0, help="0 disables clipping"
@@ -230,6 +236,13 @@ def _add_common_arguments(parser: argparse.ArgumentParser, defaults: Mapping[str
         help="on CUDA",
     )
     g.add_argument("--seed", type=int, default=d["seed"], help="weights, data, noise")
+    g.add_argument(
+        "--init-from",
+        default=d["init_from"],
+        metavar="FOLDER",
+        help="fine-tune: start from this saved model or pipeline folder's weights (same "
+        "architecture options), with a fresh optimizer and step count",
+    )
 
     g = parser.add_argument_group("output and run")
     g.add_argument("--out", required=True, type=Path, help="output folder")

@@ -15,6 +15,7 @@ import contextlib
 import copy
 import json
 import logging
+import math
 import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
+from diffusers_hub.modeling import ModelMixin
 from diffusers_hub.training.checkpoints import (
     CHECKPOINT_FILE,
     capture_rng,
@@ -75,6 +77,8 @@ class TrainingConfig(BaseModel):
         adam_betas: AdamW betas.
         adam_eps: AdamW epsilon.
         lr_warmup_steps: linear learning-rate warmup from ~0 to ``lr``.
+        lr_schedule: after the warmup, ``"constant"`` keeps ``lr``; ``"cosine"`` lowers it along
+            half a cosine to 0 at ``steps`` (Loshchilov & Hutter 2017, arXiv:1608.03983).
         ema_decay: EMA decay after warmup.
         ema_warmup: ramp the EMA decay as ``(1 + n) / (10 + n)`` up to ``ema_decay``.
         grad_clip: clip the global gradient norm to this value (None: no clipping).
@@ -83,6 +87,11 @@ class TrainingConfig(BaseModel):
         mixed_precision: ``"no"``, ``"fp16"`` (autocast + GradScaler) or ``"bf16"`` (autocast);
             applies on CUDA only, CPU training runs in float32.
         seed: seed of the weights, the data order, the noise and the timesteps.
+        init_from: start from the weights of this saved model (a model folder, or a pipeline
+            folder holding the model's ``default_subfolder``; local or a Hub id) instead of a
+            fresh initialisation: fine-tuning. Its config must equal the one the run builds; the
+            optimizer, the step and the EMA start afresh (``resume_from`` continues a run instead,
+            and wins when both are given).
         out_dir: output folder: the final pipeline folder, ``checkpoints/`` and ``train_log.jsonl``.
         log_every: log the (rank-averaged) loss every this many steps.
         sample_every: call the sample hook every this many steps and after the last (0: never).
@@ -102,6 +111,7 @@ class TrainingConfig(BaseModel):
     adam_betas: tuple[float, float] = (0.9, 0.999)
     adam_eps: float = Field(default=1e-8, gt=0)
     lr_warmup_steps: int = Field(default=0, ge=0)
+    lr_schedule: Literal["constant", "cosine"] = "constant"
     ema_decay: float = Field(default=0.9999, ge=0, le=1)
     ema_warmup: bool = True
     grad_clip: float | None = Field(default=1.0, gt=0)
@@ -109,6 +119,7 @@ class TrainingConfig(BaseModel):
     checkpoints_to_keep: int | None = Field(default=2, gt=0)
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
     seed: int = 0
+    init_from: str | None = None
     out_dir: Path = Path("ddpm-output")
     log_every: int = Field(default=10, gt=0)
     sample_every: int = Field(default=0, ge=0)
@@ -166,11 +177,38 @@ def _to_device(batch: Any, device: torch.device) -> Any:
 # -- the loop -------------------------------------------------------------------------------------
 
 
-def _lr_factor(warmup_steps: int) -> Callable[[int], float]:
+def _lr_factor(config: TrainingConfig) -> Callable[[int], float]:
+    """The multiplier of ``lr`` at each step: the warmup ramp, then the schedule."""
+    warmup, total = config.lr_warmup_steps, config.steps
+
     def factor(step: int) -> float:
-        return 1.0 if warmup_steps == 0 else min(1.0, (step + 1) / warmup_steps)
+        if step < warmup:
+            return (step + 1) / warmup
+        if config.lr_schedule == "constant" or total <= warmup:
+            return 1.0
+        progress = min(1.0, (step - warmup) / (total - warmup))
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
 
     return factor
+
+
+def _initial_weights(model: nn.Module, source: str) -> None:
+    """Fill ``model`` with the weights saved at ``source``, refusing another architecture."""
+    if not isinstance(model, ModelMixin):
+        raise TypeError(
+            f"init_from={source!r}: {type(model).__name__} is not a ModelMixin, so it cannot "
+            "load a saved folder; load the weights in the model factory instead"
+        )
+    saved = type(model).from_pretrained(source)
+    ours, theirs = model.config.to_dict(), saved.config.to_dict()
+    differ = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
+    if differ:
+        shown = ", ".join(f"{k} (run {ours.get(k)!r}, saved {theirs.get(k)!r})" for k in differ)
+        raise ValueError(
+            f"init_from={source!r}: the saved {type(model).__name__} is another architecture: "
+            f"{shown}. Give the run the saved model's options."
+        )
+    model.load_state_dict(saved.state_dict())
 
 
 def _autocast_dtype(config: TrainingConfig, device: torch.device) -> torch.dtype | None:
@@ -313,6 +351,9 @@ def _train(
     # Same weights on every rank: seed, then build.
     _seed_everything(config.seed)
     model = model_or_factory if isinstance(model_or_factory, nn.Module) else model_or_factory()
+    resumed_from = resolve_checkpoint(config.resume_from, config.out_dir)
+    if config.init_from is not None and resumed_from is None:
+        _initial_weights(model, config.init_from)
     model.to(device=device, dtype=torch.float32)
     model.train()
     params = _freeze(model, hooks.frozen)
@@ -325,7 +366,7 @@ def _train(
         eps=config.adam_eps,
         weight_decay=config.weight_decay,
     )
-    lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(config.lr_warmup_steps))
+    lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(config))
     amp_dtype = _autocast_dtype(config, device)
     if config.mixed_precision != "no" and amp_dtype is None and ctx.is_main:
         logger.info(
@@ -350,7 +391,6 @@ def _train(
 
     # Resume.
     step = 0
-    resumed_from = resolve_checkpoint(config.resume_from, config.out_dir)
     if resumed_from is not None:
         state = torch.load(resumed_from / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])

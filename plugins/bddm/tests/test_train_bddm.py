@@ -41,6 +41,29 @@ def test_train_bddm_writes_a_loadable_pipeline_and_resumes(tmp_path: Path) -> No
     assert log == [1, 2, 3]
 
 
+@pytest.mark.slow
+def test_train_bddm_init_from_fine_tunes_saved_weights(tmp_path: Path) -> None:
+    """--init-from starts from a saved pipeline's DiffWave; another architecture is refused."""
+    import torch
+    from diffusers_hub_bddm.diffwave import DiffWave
+
+    base = tmp_path / "base"
+    assert main([*TINY, "--steps", "2", "--checkpoint-every", "0", "--out", str(base)]) == 0
+    tuned = tmp_path / "tuned"
+    options = ["--steps", "1", "--lr", "1e-9", "--seed", "5", "--checkpoint-every", "0"]
+    assert main([*TINY, *options, "--init-from", str(base), "--out", str(tuned)]) == 0
+    before, after = DiffWave.from_pretrained(base), DiffWave.from_pretrained(tuned)
+    fresh = tmp_path / "fresh"
+    assert main([*TINY, *options, "--out", str(fresh)]) == 0
+    other = DiffWave.from_pretrained(fresh)
+    for key, value in before.state_dict().items():
+        assert torch.allclose(after.state_dict()[key], value, atol=1e-6), key
+    assert not torch.allclose(other.state_dict()["init_conv.weight"], before.init_conv.weight)
+    wider = [*TINY, *options, "--res-channels", "12", "--init-from", str(base)]
+    with pytest.raises(ValueError, match=r"res_channels \(run 12, saved 8\)"):
+        main([*wider, "--out", str(tmp_path / "wider")])
+
+
 def test_train_bddm_options() -> None:
     args = build_parser().parse_args(["--steps", "5", "--out", "x"])
     assert (args.batch_size, args.lr, args.ema_decay, args.checkpoint_every) == (

@@ -24,7 +24,14 @@ from diffusers_hub.config import LIMITS, Channels, ComponentConfig, Count, Featu
 from diffusers_hub.modeling import ModelMixin, SampleOutput
 from diffusers_hub.nn import TimestepEmbedding, timestep_embedding
 
-__all__ = ["DiffWave", "DiffWaveConfig", "DiffWaveOutput", "DiffWaveResidualLayer"]
+__all__ = [
+    "DiffWave",
+    "DiffWaveConfig",
+    "DiffWaveOutput",
+    "DiffWaveResidualLayer",
+    "upsample_frames",
+    "upsampled_length",
+]
 
 
 class DiffWaveConfig(ComponentConfig):
@@ -104,6 +111,41 @@ def upsampled_length(frames: int, scales: list[int]) -> int:
     return frames
 
 
+def upsample_frames(cond: Tensor, layer: nn.ConvTranspose2d) -> Tensor:
+    """``layer(cond)`` for one of DiffWave's upsamplers, computed as two matmuls and an overlap-add.
+
+    A 1-to-1 channel ``ConvTranspose2d`` of kernel (3, 2s), stride (1, s) and padding (1, p) puts
+    each input frame, filtered across 3 neighbouring bands, into 2 s output samples that overlap
+    the next frame's by s. So output block n (s samples) is frame n's 3 neighbouring bands times
+    the kernel's first s taps plus frame n - 1's times its last s taps: two (3, s) matmuls. The
+    bands are stacked in reverse order because a transposed convolution scatters where a
+    convolution gathers, and p samples are cut from both ends. Same numbers and gradients as the
+    module, about twice as fast for a whole DiffWave step on CPU, where PyTorch's single-channel
+    transposed convolution is slow.
+
+    Args:
+        cond: (B, 1, M, N) spectrogram (or the previous upsampler's output).
+        layer: the upsampler whose weights and geometry are used.
+
+    Returns:
+        (B, 1, M, (N - 1) s - 2 p + 2 s), as ``layer(cond)``.
+    """
+    (taps_f, taps_t), (stride_f, s), (pad_f, p) = layer.kernel_size, layer.stride, layer.padding
+    if (taps_f, taps_t, stride_f, pad_f) != (3, 2 * s, 1, 1) or layer.in_channels != 1:
+        return layer(cond)  # another geometry: let the module compute it
+    batch, _, bands, frames = cond.shape
+    # (B, M, N, 3): bands f - 1, f, f + 1 of each frame (zero beyond the edges).
+    padded = F.pad(cond[:, 0], (0, 0, 1, 1))
+    neighbours = torch.stack([padded[:, 2:], padded[:, 1:-1], padded[:, :-2]], dim=-1)
+    # Frame n's block of s output samples: its own taps 0..s-1 plus frame n - 1's taps s..2s-1.
+    weight = layer.weight[0, 0]
+    own = F.pad(neighbours, (0, 0, 0, 1)) @ weight[:, :s]  # frames 0..N-1, then an empty one
+    previous = F.pad(neighbours, (0, 0, 1, 0)) @ weight[:, s:]  # an empty frame, then 0..N-1
+    blocks = own + previous
+    out = blocks.reshape(batch, 1, bands, (frames + 1) * s)[..., p : (frames + 1) * s - p]
+    return out if layer.bias is None else out + layer.bias
+
+
 class DiffWaveResidualLayer(nn.Module):
     """One residual layer: step projection, dilated convolution, mel conditioning, gated unit.
 
@@ -155,7 +197,7 @@ class DiffWaveResidualLayer(nn.Module):
         h = self.dilated_conv(h)
         cond = mel
         for upsample in self.upsample:
-            cond = F.leaky_relu(upsample(cond), 0.4)
+            cond = F.leaky_relu(upsample_frames(cond, upsample), 0.4)
         cond = cond.squeeze(1)[:, :, :length]
         h = h + self.mel_conv(cond)
         c = self.res_channels

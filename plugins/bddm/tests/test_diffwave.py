@@ -12,6 +12,7 @@ from diffusers_hub_bddm.diffwave import (
     DiffWaveConfig,
     DiffWaveOutput,
     DiffWaveResidualLayer,
+    upsample_frames,
     upsampled_length,
 )
 from torch import nn
@@ -134,6 +135,35 @@ def test_upsampled_length_matches_the_transposed_convolutions(
     assert m.shape[-2] == 3  # the mel axis keeps its size
     assert m.shape[-1] == upsampled_length(frames, scales)
     assert upsampled_length(frames, scales) >= frames * torch.tensor(scales).prod().item()
+
+
+@pytest.mark.parametrize("scale", [16, 5, 3, 2, 1])
+@pytest.mark.parametrize("frames", [1, 6])
+def test_upsample_frames_equals_the_transposed_convolution(scale: int, frames: int) -> None:
+    torch.manual_seed(scale)
+    (layer,) = DiffWaveResidualLayer(4, 4, 1, 8, 3, [scale]).upsample
+    assert isinstance(layer, nn.ConvTranspose2d)
+    with torch.no_grad():
+        layer.bias.normal_()  # a nonzero bias, so that adding it is checked too
+    cond = torch.randn(2, 1, 5, frames, dtype=torch.float64, requires_grad=True)
+    layer = layer.double()
+    ours, theirs = upsample_frames(cond, layer), layer(cond)
+    torch.testing.assert_close(ours, theirs, atol=1e-12, rtol=0)
+    grad_out = torch.randn_like(theirs)
+    ours_grads = torch.autograd.grad(ours, (cond, layer.weight, layer.bias), grad_out)
+    theirs_grads = torch.autograd.grad(theirs, (cond, layer.weight, layer.bias), grad_out)
+    for a, b in zip(ours_grads, theirs_grads, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
+
+
+def test_upsample_frames_leaves_other_geometries_to_the_module() -> None:
+    torch.manual_seed(0)
+    cond = torch.randn(1, 1, 4, 3)
+    for layer in (
+        nn.ConvTranspose2d(1, 1, (5, 8), stride=(1, 4), padding=(2, 2)),  # 5 bands, not 3
+        nn.ConvTranspose2d(1, 1, (3, 8), stride=(2, 4), padding=(1, 2)),  # strided bands
+    ):
+        torch.testing.assert_close(upsample_frames(cond, layer), layer(cond), atol=0, rtol=0)
 
 
 def test_even_scales_upsample_to_frames_times_hop() -> None:

@@ -5,6 +5,8 @@ Every error names what was wrong (the file, the field, the value) and how to fix
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = [
     "ConfigError",
     "DiffusersHubError",
@@ -12,6 +14,9 @@ __all__ = [
     "RegistryError",
     "SaveError",
     "WeightsError",
+    "describe_mismatch",
+    "head",
+    "key_problems",
 ]
 
 
@@ -45,3 +50,41 @@ class PluginLoadError(RegistryError):
     def __init__(self, message: str, traceback_text: str | None = None) -> None:
         super().__init__(message)
         self.traceback_text = traceback_text
+
+
+# -- message parts shared by the loaders and converters --------------------------------------
+
+
+def head(items: Sequence[str], limit: int = 8) -> str:
+    """The first ``limit`` items joined by commas, with the total when some are left off."""
+    shown = ", ".join(items[:limit])
+    return shown + (f", ... ({len(items)} in all)" if len(items) > limit else "")
+
+
+def key_problems(
+    missing: Sequence[str], unexpected: Sequence[str], mismatched: Sequence[str] = ()
+) -> list[str]:
+    """The sentences of a state-dict mismatch message: missing, unexpected, wrongly shaped keys."""
+    named = (
+        ("Missing keys", missing),
+        ("Unexpected keys", unexpected),
+        ("Shape mismatches", mismatched),
+    )
+    return [f"{label}: {head(list(keys))}." for label, keys in named if keys]
+
+
+def describe_mismatch(
+    source: str,
+    missing: Sequence[str],
+    unexpected: Sequence[str],
+    mismatched: Sequence[tuple[str, tuple[int, ...], tuple[int, ...]]],
+) -> str:
+    """One error message listing missing, unexpected and wrongly shaped keys (first few of each)."""
+    shapes = [f"{k} (file {tuple(a)}, model {tuple(b)})" for k, a, b in mismatched]
+    parts = [f"{source}: the weights do not fit the model built from its config."]
+    parts += key_problems(missing, unexpected, shapes)
+    parts.append(
+        "Check that config.json belongs to these weights (same block_out_channels, layers, "
+        "channels), or that the right model class is used."
+    )
+    return " ".join(parts)

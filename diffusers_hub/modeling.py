@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from diffusers_hub import hub, weights
 from diffusers_hub.config import ComponentConfig, ConfigMixin, read_json
-from diffusers_hub.errors import ConfigError, WeightsError
+from diffusers_hub.errors import ConfigError, WeightsError, describe_mismatch
 
 __all__ = ["ModelMixin", "SampleOutput"]
 
@@ -210,7 +210,7 @@ class ModelMixin(nn.Module, ConfigMixin):
             if k in state and tuple(state[k].shape) != tuple(v.shape)
         ]
         if missing or unexpected or mismatched:
-            raise WeightsError(weights.describe_mismatch(source, missing, unexpected, mismatched))
+            raise WeightsError(describe_mismatch(source, missing, unexpected, mismatched))
         wrong_kind = [
             f"{k} (file {state[k].dtype}, model {v.dtype})"
             for k, v in expected.items()

@@ -36,8 +36,6 @@ __all__ = [
     "atomic_directory",
     "check_finite",
     "find_weights",
-    "head",
-    "key_problems",
     "load_state_dict",
     "parse_size",
     "read_torch_file",
@@ -580,38 +578,3 @@ def _swap_into_place(tmp: Path, target: Path, token: str) -> None:
         os.rename(backup, target)
         raise
     shutil.rmtree(backup, ignore_errors=True)
-
-
-def head(items: Sequence[str], limit: int = 8) -> str:
-    """The first ``limit`` items joined by commas, with the total when some are left off."""
-    shown = ", ".join(items[:limit])
-    return shown + (f", ... ({len(items)} in all)" if len(items) > limit else "")
-
-
-def key_problems(
-    missing: Sequence[str], unexpected: Sequence[str], mismatched: Sequence[str] = ()
-) -> list[str]:
-    """The sentences of a state-dict mismatch message: missing, unexpected, wrongly shaped keys."""
-    named = (
-        ("Missing keys", missing),
-        ("Unexpected keys", unexpected),
-        ("Shape mismatches", mismatched),
-    )
-    return [f"{label}: {head(list(keys))}." for label, keys in named if keys]
-
-
-def describe_mismatch(
-    source: str,
-    missing: Sequence[str],
-    unexpected: Sequence[str],
-    mismatched: Sequence[tuple[str, tuple[int, ...], tuple[int, ...]]],
-) -> str:
-    """One error message listing missing, unexpected and wrongly shaped keys (first few of each)."""
-    shapes = [f"{k} (file {tuple(a)}, model {tuple(b)})" for k, a, b in mismatched]
-    parts = [f"{source}: the weights do not fit the model built from its config."]
-    parts += key_problems(missing, unexpected, shapes)
-    parts.append(
-        "Check that config.json belongs to these weights (same block_out_channels, layers, "
-        "channels), or that the right model class is used."
-    )
-    return " ".join(parts)

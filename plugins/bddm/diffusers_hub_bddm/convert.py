@@ -30,8 +30,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from diffusers_hub.errors import WeightsError
-from diffusers_hub.weights import head, key_problems, read_torch_file
+from diffusers_hub.errors import WeightsError, head, key_problems
+from diffusers_hub.weights import read_torch_file
 from diffusers_hub_bddm.diffwave import DiffWave, DiffWaveConfig
 
 __all__ = [

@@ -24,7 +24,7 @@ SEGMENT = 1024
 def trained(tmp_path_factory: pytest.TempPathFactory) -> BDDMPipeline:
     """The demo's score network with a small schedule network trained here from scratch."""
     out = tmp_path_factory.mktemp("bddm-search") / "galr"
-    args = ["--model", str(DEMO_FOLDER), "--steps", "300", "--items", "2000"]
+    args = ["--model", str(DEMO_FOLDER), "--steps", "450", "--items", "2000"]
     args += ["--segment", "1024", "--batch-size", "4", "--f0-range", *map(str, F0)]
     args += ["--input-dim", "16", "--hidden-dim", "16", "--segment-size", "16", "--low-dim", "4"]
     args += ["--attention-heads", "2", "--lr", "3e-3", "--ema-decay", "0.9", "--seed", "0"]
@@ -45,7 +45,7 @@ def _search(pipe: BDDMPipeline) -> ScheduleSearchResult:
         torch.stack([a for a, _ in items]),
         f0s=[notes.f0(i) for i in range(len(notes))],
         max_steps=8,
-        bins=3,
+        bins=5,  # the demo's grid; 3 values per axis is too coarse for its fine-tuned vocoder
         attempts=1,
         seed=0,
         progress=False,

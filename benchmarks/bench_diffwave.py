@@ -20,12 +20,14 @@ import contextlib
 import statistics
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import torch
 from diffusers_hub_bddm import diffwave
 from diffusers_hub_bddm.diffwave import DiffWave
+from diffusers_hub_bddm.hooks import DEMO_FOLDER
 
-DEMO = {"num_res_layers": 10, "res_channels": 16, "skip_channels": 16, "dilation_cycle": 10}
+DEMO = DEMO_FOLDER / "diffwave"  # the shipped demo's configuration (its weights are not used)
 
 
 @contextlib.contextmanager
@@ -39,10 +41,10 @@ def module_upsampler() -> Iterator[None]:
         diffwave.upsample_frames = fast
 
 
-def _model(config: dict[str, int], train: bool) -> DiffWave:
+def _model(config: dict[str, int] | Path, train: bool) -> DiffWave:
     """Random weights, the zero-initialised output head included (else the output is 0)."""
     torch.manual_seed(0)
-    model = DiffWave(**config).train(train)
+    model = DiffWave.from_config(config).train(train)
     with torch.no_grad():
         torch.nn.init.normal_(model.out_conv.weight, std=0.3)
     return model

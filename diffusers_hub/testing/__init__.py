@@ -18,6 +18,7 @@ from diffusers_hub.testing._components import ModelContract, PipelineContract, p
 from diffusers_hub.testing._oracle import GaussianOracle, GaussianOracleConfig, OracleOutput
 from diffusers_hub.testing._schedulers import (
     SchedulerContract,
+    assert_schedule_parity,
     compare_schedules,
     fixed_model_outputs,
     run_schedule,
@@ -40,5 +41,6 @@ __all__ = [
     "run_schedule",
     "twin_schedulers",
     "compare_schedules",
+    "assert_schedule_parity",
     "perturb",
 ]

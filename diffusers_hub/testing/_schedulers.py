@@ -5,6 +5,7 @@ model outputs, the ordinary sampling loop and side-by-side parity runs. Import t
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -77,6 +78,43 @@ def compare_schedules(
         x_ref = reference.step(outputs[i], t, x_ref).prev_sample
         errors.append(float((x - x_ref).abs().max()) / max(1.0, float(x_ref.abs().max())))
     return errors
+
+
+def assert_schedule_parity(
+    scheduler_class: type[SchedulerMixin],
+    reference_class: Any,
+    config: dict[str, Any],
+    steps: int,
+    *,
+    shape: tuple[int, ...],
+    dtype: torch.dtype = torch.float32,
+    tol: float = 1e-5,
+    share_tables: bool = True,
+    prepare: Callable[[Any, Any], None] | None = None,
+) -> float:
+    """Assert that ours and a reference sample alike from the same ``config`` in ``steps`` steps.
+
+    The pair comes from :func:`twin_schedulers`; after ``set_timesteps(steps)`` both must pick the
+    same timesteps, ``prepare(reference, ours)`` (when given) may share further tables, and
+    :func:`compare_schedules` steps both with fixed outputs (seed 1) from a fixed sample (seed 2)
+    in ``dtype``: every step's relative difference must be at most ``tol``.
+
+    Returns:
+        The largest relative difference.
+    """
+    reference, ours = twin_schedulers(
+        scheduler_class, reference_class, config, share_tables=share_tables
+    )
+    reference.set_timesteps(steps)
+    ours.set_timesteps(steps)
+    assert ours.timesteps.tolist() == reference.timesteps.tolist(), (config, steps)
+    if prepare is not None:
+        prepare(reference, ours)
+    outputs = fixed_model_outputs(len(ours.timesteps), shape, seed=1, dtype=dtype)
+    sample = fixed_model_outputs(1, shape, seed=2, dtype=dtype)[0]
+    errors = compare_schedules(ours, reference, outputs, sample)
+    assert max(errors) <= tol, (config, steps, errors)
+    return max(errors)
 
 
 class SchedulerContract:

@@ -17,6 +17,7 @@ from diffusers_hub_deis.scheduler import (
 from diffusers_hub.testing import (
     MultistepSchedulerContract,
     SchedulerContract,
+    assert_schedule_parity,
     compare_schedules,
     fixed_model_outputs,
     twin_schedulers,
@@ -55,23 +56,22 @@ def make_pair(**config: Any) -> tuple[Any, DEISMultistepScheduler]:
     return twin_schedulers(DEISMultistepScheduler, reference, config)
 
 
+def _share_sigmas(ref: Any, ours: DEISMultistepScheduler) -> None:
+    # diffusers evaluates its coefficients in the dtype of its sigma table (float32, where the
+    # differences of the Lagrange integrals lose digits); in float64 the two must agree to
+    # round-off.
+    ref.sigmas = torch.from_numpy(ours.sigmas.copy())
+
+
 def assert_parity(
     config: dict[str, Any], steps: int, dtype: torch.dtype = torch.float32, tol: float = 1e-5
 ) -> float:
-    ref, ours = make_pair(**config)
-    ref.set_timesteps(steps)
-    ours.set_timesteps(steps)
-    assert ours.timesteps.tolist() == ref.timesteps.tolist()
-    if dtype == torch.float64:
-        # diffusers evaluates its coefficients in the dtype of its sigma table (float32, where the
-        # differences of the Lagrange integrals lose digits); in float64 the two must agree to
-        # round-off.
-        ref.sigmas = torch.from_numpy(ours.sigmas.copy())
-    outputs = fixed_model_outputs(len(ours.timesteps), SHAPE, seed=1, dtype=dtype)
-    sample = fixed_model_outputs(1, SHAPE, seed=2, dtype=dtype)[0]
-    errors = compare_schedules(ours, ref, outputs, sample)
-    assert max(errors) <= tol, (config, steps, errors)
-    return max(errors)
+    reference = pytest.importorskip("diffusers").DEISMultistepScheduler
+    share = _share_sigmas if dtype == torch.float64 else None
+    return assert_schedule_parity(
+        DEISMultistepScheduler, reference, config, steps, shape=SHAPE, dtype=dtype, tol=tol,
+        prepare=share,
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize("steps", [8, 20])

@@ -51,15 +51,11 @@ def make_pair(**config: Any) -> tuple[Any, DPMSolverMultistepScheduler]:
 
 
 def assert_parity(config: dict[str, Any], steps: int, tol: float = 1e-5) -> float:
-    ref, ours = make_pair(**config)
-    ref.set_timesteps(steps)
-    ours.set_timesteps(steps)
-    assert ours.timesteps.tolist() == ref.timesteps.tolist()
-    outputs = fixed_model_outputs(len(ours.timesteps), SHAPE, seed=1)
     # random outputs make the samples grow to O(100): errors are relative to their size
-    errors = compare_schedules(ours, ref, outputs, fixed_model_outputs(1, SHAPE, seed=2)[0])
-    assert max(errors) <= tol, (config, steps, errors)
-    return max(errors)
+    reference = pytest.importorskip("diffusers").DPMSolverMultistepScheduler
+    return kit.assert_schedule_parity(
+        DPMSolverMultistepScheduler, reference, config, steps, shape=SHAPE, tol=tol
+    )
 
 
 PARITY_CASES = [

@@ -11,9 +11,7 @@ from diffusers_hub_pndm.scheduler import PNDMScheduler, plms_combine, pndm_plan,
 
 from diffusers_hub.testing import (
     MultistepSchedulerContract,
-    compare_schedules,
-    fixed_model_outputs,
-    twin_schedulers,
+    assert_schedule_parity,
 )
 
 SHAPE = (2, 3, 8, 8)
@@ -72,12 +70,8 @@ class TestPNDMSkipPRK(_PNDMContract):
 # --------------------------------------------------------------------------------------------------
 
 
-def make_pair(share_tables: bool = True, **config: Any) -> tuple[Any, PNDMScheduler]:
-    reference = pytest.importorskip("diffusers").PNDMScheduler
-    ref, ours = twin_schedulers(PNDMScheduler, reference, config, share_tables=share_tables)
-    if share_tables:
-        ref.final_alpha_cumprod = torch.tensor(ours.final_alpha_cumprod, dtype=torch.float64)
-    return ref, ours
+def _share_final_alpha(ref: Any, ours: PNDMScheduler) -> None:
+    ref.final_alpha_cumprod = torch.tensor(ours.final_alpha_cumprod, dtype=torch.float64)
 
 
 def assert_parity(
@@ -87,14 +81,11 @@ def assert_parity(
     tol: float = 1e-5,
     share_tables: bool = True,
 ) -> None:
-    ref, ours = make_pair(share_tables, **config)
-    ref.set_timesteps(steps)
-    ours.set_timesteps(steps)
-    assert ours.timesteps.tolist() == ref.timesteps.tolist()
-    outputs = fixed_model_outputs(len(ours.timesteps), SHAPE, seed=1, dtype=dtype)
-    sample = fixed_model_outputs(1, SHAPE, seed=2, dtype=dtype)[0]
-    errors = compare_schedules(ours, ref, outputs, sample)
-    assert max(errors) <= tol, (config, steps, errors)
+    reference = pytest.importorskip("diffusers").PNDMScheduler
+    assert_schedule_parity(
+        PNDMScheduler, reference, config, steps, shape=SHAPE, dtype=dtype, tol=tol,
+        share_tables=share_tables, prepare=_share_final_alpha if share_tables else None,
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize("steps", [4, 7, 25])

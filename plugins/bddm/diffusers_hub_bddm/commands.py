@@ -74,6 +74,12 @@ def add_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--batch-size", type=int, default=16)
+    e.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="vocode every clip this many times with other noise and average (1)",
+    )
     _add_data_arguments(e, clips=32, segment=8192)
     e.set_defaults(func=_cmd_evaluate)
 
@@ -160,6 +166,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         num_inference_steps=args.steps,
         seed=args.seed,
         batch_size=args.batch_size,
+        repeats=args.repeats,
     )
     print(json.dumps(scores.as_dict()))
     return 0

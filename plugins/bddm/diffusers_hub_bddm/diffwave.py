@@ -29,6 +29,7 @@ __all__ = [
     "DiffWaveConfig",
     "DiffWaveOutput",
     "DiffWaveResidualLayer",
+    "deepen",
     "upsample_frames",
     "upsampled_length",
 ]
@@ -377,3 +378,59 @@ class DiffWave(ModelMixin):
         if not return_dict:
             return (out,)
         return DiffWaveOutput(sample=out)
+
+
+def deepen(source: DiffWave, num_res_layers: int) -> DiffWave:
+    """A deeper DiffWave that computes exactly what ``source`` computes, to train on from there.
+
+    Every layer and head of ``source`` is copied; the new residual layers (appended after the
+    existing ones, their dilations continuing the cycle) keep their random dilated, step and mel
+    weights but start with zero residual and skip projections, so they add nothing until
+    training moves them; the skip sum's scale $\\sqrt{1 / N}$ changes with N, and ``final_conv``'s
+    weights are multiplied by $\\sqrt{N_{new} / N_{old}}$ to undo that (a ReLU follows, which is
+    positively homogeneous). The zero projections still get gradients, since the gated units
+    behind them are not zero: the new layers learn from the first step (as zero-initialised
+    branches do in ResNets and ControlNet).
+
+    Args:
+        source: the trained network.
+        num_res_layers: layers of the result (more than ``source`` has).
+
+    Returns:
+        A new :class:`DiffWave` whose config is ``source``'s with ``num_res_layers`` replaced, on
+        ``source``'s device and dtype.
+
+    Raises:
+        ValueError: ``num_res_layers`` is not more than ``source``'s.
+
+    References:
+        Chen, Goodfellow, Shlens 2016, Net2Net (function-preserving growth), arXiv:1511.05641.
+
+    Example:
+        >>> small = DiffWave(res_channels=8, skip_channels=8, num_res_layers=2, dilation_cycle=2,
+        ...                  diffusion_step_embed_dim_mid=16, diffusion_step_embed_dim_out=16,
+        ...                  n_mels=4, upsample_scales=[2, 2])
+        >>> deeper = deepen(small, 4)
+        >>> x, mel = torch.randn(1, 1, 12), torch.randn(1, 4, 3)
+        >>> torch.allclose(deeper(x, 7, mel).sample, small(x, 7, mel).sample, atol=1e-6)
+        True
+    """
+    old = source.config.num_res_layers
+    if num_res_layers <= old:
+        raise ValueError(
+            f"deepen: num_res_layers must be more than the source's {old}; got {num_res_layers}"
+        )
+    weight = source.init_conv.weight
+    grown = DiffWave({**source.config.to_dict(), "num_res_layers": num_res_layers})
+    grown.to(device=weight.device, dtype=weight.dtype)
+    missing = grown.load_state_dict(source.state_dict(), strict=False).missing_keys
+    assert all(key.startswith("residual_layers.") for key in missing), missing
+    with torch.no_grad():
+        grown.final_conv.weight.mul_(math.sqrt(num_res_layers / old))
+        for layer in list(grown.residual_layers)[old:]:
+            assert isinstance(layer, DiffWaveResidualLayer)
+            for projection in (layer.res_conv, layer.skip_conv):
+                nn.init.zeros_(projection.weight)
+                assert projection.bias is not None
+                nn.init.zeros_(projection.bias)
+    return grown

@@ -52,6 +52,14 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
         "--mel-offset", type=float, default=0.0, help="the mel enters as (mel - offset) * scale"
     )
     g.add_argument("--mel-scale", type=float, default=1.0, help="see --mel-offset")
+    g.add_argument(
+        "--grow-from",
+        metavar="FOLDER",
+        default=None,
+        help="start from this saved DiffWave (or BDDMPipeline) with fewer residual layers and "
+        "otherwise this config: its layers come first and the new ones start at zero output, "
+        "so training starts from the same function (see diffwave.deepen)",
+    )
 
     g = p.add_argument_group("noise schedule")
     g.add_argument("--num-train-timesteps", type=int, default=200)
@@ -108,8 +116,13 @@ def _prepare(args: argparse.Namespace, ctx: DistributedContext) -> TrainJob:
         "mel_scale": args.mel_scale,
     }
     DiffWave.config_class.model_validate(model_config)  # fail before the run starts
+    model = (
+        (lambda: DiffWave(**model_config))
+        if args.grow_from is None
+        else _grower(args, model_config)
+    )
     return TrainJob(
-        model=lambda: DiffWave(**model_config),
+        model=model,
         dataset=ToneDataset(
             args.items, args.segment, seed=args.data_seed, f0_range=f0_range, mel=mel
         ),
@@ -121,6 +134,33 @@ def _prepare(args: argparse.Namespace, ctx: DistributedContext) -> TrainJob:
         forward=_forward,
         saved="BDDMPipeline",
     )
+
+
+def _grower(args: argparse.Namespace, model_config: dict[str, Any]) -> Any:
+    """The model factory of ``--grow-from``: the saved network deepened to ``--num-res-layers``."""
+    from diffusers_hub_bddm.diffwave import DiffWave, deepen
+
+    if args.init_from is not None:
+        raise SystemExit("--grow-from and --init-from both set the starting weights; give one")
+    source = DiffWave.from_pretrained(args.grow_from)
+    theirs = {k: v for k, v in source.config.to_dict().items() if not k.startswith("_")}
+    differ = [
+        f"{key} (run {value!r}, saved {theirs.get(key)!r})"
+        for key, value in DiffWave.config_class.model_validate(model_config).to_dict().items()
+        if not key.startswith("_") and key != "num_res_layers" and theirs.get(key) != value
+    ]
+    if differ:
+        raise SystemExit(
+            f"--grow-from {args.grow_from}: only num_res_layers may differ, but "
+            + "; ".join(differ)
+            + " do; pass the saved network's options"
+        )
+    if source.config.num_res_layers >= args.num_res_layers:
+        raise SystemExit(
+            f"--grow-from {args.grow_from}: it has {source.config.num_res_layers} residual layers; "
+            f"--num-res-layers must be more (got {args.num_res_layers})"
+        )
+    return lambda: deepen(source, args.num_res_layers)
 
 
 COMMAND = TrainCommand(

@@ -12,6 +12,7 @@ from diffusers_hub_bddm.diffwave import (
     DiffWaveConfig,
     DiffWaveOutput,
     DiffWaveResidualLayer,
+    deepen,
     upsample_frames,
     upsampled_length,
 )
@@ -300,3 +301,25 @@ def test_bad_timestep_shape() -> None:
 def test_config_validation(field: str, value: Any, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         DiffWave(**{**SMALL, field: value})
+
+
+def test_deepen_keeps_the_function_and_trains_the_new_layers() -> None:
+    small = small_model().double()
+    grown = deepen(small, 7)
+    assert grown.config.num_res_layers == 7 and grown.init_conv.weight.dtype == torch.float64
+    assert {k: v for k, v in grown.config.to_dict().items() if k != "num_res_layers"} == {
+        k: v for k, v in small.config.to_dict().items() if k != "num_res_layers"
+    }
+    x = torch.randn(2, 1, LENGTH, dtype=torch.float64)
+    mel = torch.randn(2, SMALL["n_mels"], FRAMES, dtype=torch.float64)
+    torch.testing.assert_close(
+        grown(x, 33.5, mel).sample, small(x, 33.5, mel).sample, atol=1e-12, rtol=0
+    )
+    assert small.config.num_res_layers == 4  # the source is not changed
+    # the zero projections of the new layers get gradients: they learn from the first step
+    grown(x, 33.5, mel).sample.square().sum().backward()
+    for layer in list(grown.residual_layers)[4:]:
+        assert isinstance(layer, DiffWaveResidualLayer)
+        assert not layer.skip_conv.weight.any() and layer.skip_conv.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="must be more than the source's 4; got 4"):
+        deepen(small, 4)

@@ -75,3 +75,27 @@ def test_train_bddm_options() -> None:
     assert args.noise_schedule == "ljspeech-12" and args.num_train_timesteps == 200
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--out", "x"])  # --steps is required
+
+
+@pytest.mark.slow
+def test_train_bddm_grow_from_deepens_a_saved_network(tmp_path: Path) -> None:
+    """--grow-from starts a deeper network at the saved one's function; bad pairs are refused."""
+    import torch
+    from diffusers_hub_bddm.diffwave import DiffWave
+
+    base = tmp_path / "base"
+    assert main([*TINY, "--steps", "2", "--checkpoint-every", "0", "--out", str(base)]) == 0
+    options = ["--steps", "1", "--lr", "1e-9", "--checkpoint-every", "0"]
+    deeper = [*TINY, *options, "--num-res-layers", "4", "--grow-from", str(base)]
+    assert main([*deeper, "--out", str(tmp_path / "deep")]) == 0
+    small, grown = DiffWave.from_pretrained(base), DiffWave.from_pretrained(tmp_path / "deep")
+    assert grown.config.num_res_layers == 4
+    x, mel = torch.randn(2, 1, 512), torch.randn(2, 80, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(grown(x, 17, mel).sample, small(x, 17, mel).sample)
+    with pytest.raises(SystemExit, match=r"res_channels \(run 12, saved 8\)"):
+        main([*deeper, "--res-channels", "12", "--out", str(tmp_path / "x")])
+    with pytest.raises(SystemExit, match="it has 2 residual layers; --num-res-layers must be more"):
+        main([*TINY, *options, "--grow-from", str(base), "--out", str(tmp_path / "y")])
+    with pytest.raises(SystemExit, match="give one"):
+        main([*deeper, "--init-from", str(base), "--out", str(tmp_path / "z")])

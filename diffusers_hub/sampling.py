@@ -52,6 +52,14 @@ import torch
 from diffusers_hub import registry
 from diffusers_hub.config import read_json, write_json_atomic
 from diffusers_hub.errors import DiffusersHubError
+from diffusers_hub.media import (
+    atomic_path,
+    read_png,
+    read_wav,
+    to_uint8_images,
+    write_image,
+    write_wav,
+)
 from diffusers_hub.training.distributed import (
     DistributedContext,
     barrier,
@@ -169,46 +177,8 @@ def rank_batches(num_samples: int, batch_size: int, rank: int, world_size: int) 
 # -- files ------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary path beside ``path``, renamed onto it when the block succeeds, else removed."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{path.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _sample_path(out_dir: Path, index: int, audio: bool) -> Path:
     return out_dir / f"{index:06d}.{'wav' if audio else 'png'}"
-
-
-def _write_png(path: Path, image: np.ndarray) -> None:
-    """Write (H, W, C) uint8 as PNG (one channel: grayscale)."""
-    import PIL.Image
-
-    with _atomic_path(path) as tmp:
-        PIL.Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(tmp, "PNG")
-
-
-def _write_wav(path: Path, audio: np.ndarray, rate: int) -> None:
-    """Write a (channels, samples) or (samples,) float waveform as a float32 WAV."""
-    from scipy.io import wavfile
-
-    data = np.asarray(audio, dtype=np.float32)
-    if data.ndim == 2:  # (channels, samples) -> (samples, channels)
-        data = data[0] if data.shape[0] == 1 else data.T
-    with _atomic_path(path) as tmp:
-        wavfile.write(tmp, rate, np.clip(data, -1.0, 1.0))
-
-
-def _read_png(path: Path, mode: str | None = None) -> np.ndarray:
-    """A sample PNG as a uint8 array ((H, W) grayscale, (H, W, C) colour or ``mode``)."""
-    import PIL.Image
-
-    with PIL.Image.open(path) as image:
-        return np.asarray(image.convert(mode) if mode else image)
 
 
 def _clear_stale_temporaries(out_dir: Path) -> None:
@@ -249,17 +219,12 @@ def _load_mels(job: SampleJob, pipe: Any) -> list[np.ndarray]:
 
 
 def _wav_to_mel(path: Path, pipe: Any) -> np.ndarray:
-    from scipy.io import wavfile
-
     if getattr(pipe, "mel", None) is None:
         raise SamplingError(f"{path}: the pipeline has no mel front end; pass .npy log-mels")
-    rate, data = wavfile.read(path)
+    rate, data = read_wav(path)
     if rate != pipe.sampling_rate:
         raise SamplingError(f"{path}: {rate} Hz, the vocoder expects {pipe.sampling_rate} Hz")
-    if data.dtype.kind in "iu":
-        data = data / float(np.iinfo(data.dtype).max)
-    audio = torch.from_numpy(np.asarray(data, dtype=np.float32).reshape(len(data), -1).mean(1))
-    return np.asarray(pipe.mel(audio).numpy())
+    return np.asarray(pipe.mel(torch.from_numpy(data)).numpy())
 
 
 def _call_kind(pipe: Any, job: SampleJob) -> tuple[Literal["batch", "prompt", "mel"], set[str]]:
@@ -324,12 +289,6 @@ def _groups(indices: range, job: SampleJob, mels: list[np.ndarray]) -> list[rang
             groups.append(range(start, i))
             start = i
     return [*groups, range(start, indices.stop)]
-
-
-def _images_uint8(images: Any) -> np.ndarray:
-    """(B, H, W, C) floats in [0, 1] -> uint8, rounded as ``numpy_to_pil`` does."""
-    array = np.asarray(images, dtype=np.float32)
-    return (np.clip(array, 0.0, 1.0) * 255).round().astype(np.uint8)
 
 
 # -- the run ------------------------------------------------------------------------------------
@@ -418,11 +377,11 @@ def _draw_share(
                     if audio:
                         rate = int(getattr(output, "sampling_rate", pipe.sampling_rate))
                         for i, wave in zip(group, np.asarray(output.audios), strict=True):
-                            _write_wav(_sample_path(job.out_dir, i, True), wave, rate)
+                            write_wav(_sample_path(job.out_dir, i, True), wave, rate)
                     else:
-                        images = _images_uint8(output.images)
+                        images = to_uint8_images(output.images)
                         for i, image in zip(group, images, strict=True):
-                            _write_png(_sample_path(job.out_dir, i, False), image)
+                            write_image(_sample_path(job.out_dir, i, False), image)
                     written += len(group)
             except Exception as exc:
                 raise SamplingError(
@@ -436,10 +395,6 @@ def _draw_share(
 
 def _assemble(job: SampleJob) -> dict[str, Any]:
     """On rank 0, once every rank is done: the contact sheet and ``samples.npz``."""
-    import PIL.Image
-
-    from diffusers_hub.cli import image_grid
-
     paths = [_sample_path(job.out_dir, i, False) for i in range(job.num_samples)]
     missing = [p.name for p in paths if not p.is_file()]
     if missing:
@@ -448,16 +403,17 @@ def _assemble(job: SampleJob) -> dict[str, Any]:
             "rank finished; with several machines --out-dir must be a folder they all share "
             "(or copy the files to one machine and rerun the command there to assemble)"
         )
-    first = [_read_png(p) for p in paths[:GRID_SAMPLES]]
-    with _atomic_path(job.out_dir / "grid.png") as tmp:
-        image_grid([PIL.Image.fromarray(a) for a in first]).save(tmp, "PNG")
+    first = [read_png(p) for p in paths[:GRID_SAMPLES]]
+    write_image(
+        job.out_dir / "grid.png", np.stack([a if a.ndim == 3 else a[..., None] for a in first])
+    )
     result: dict[str, Any] = {"grid": str(job.out_dir / "grid.png")}
     if job.npz:
         height, width = first[0].shape[:2]
         arr = np.empty((len(paths), height, width, 3), dtype=np.uint8)
         for i, path in enumerate(paths):
-            arr[i] = _read_png(path, "RGB")
-        with _atomic_path(job.out_dir / "samples.npz") as tmp, open(tmp, "wb") as handle:
+            arr[i] = read_png(path, "RGB")
+        with atomic_path(job.out_dir / "samples.npz") as tmp, open(tmp, "wb") as handle:
             np.savez(handle, arr_0=arr)
         result["npz"] = str(job.out_dir / "samples.npz")
     return result

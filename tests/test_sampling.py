@@ -15,11 +15,11 @@ import pytest
 import torch
 
 from diffusers_hub import registry
+from diffusers_hub.media import read_png
 from diffusers_hub.sampling import (
     MANIFEST,
     SampleJob,
     SamplingError,
-    _read_png,
     rank_batches,
     sample,
     sample_generator,
@@ -30,7 +30,7 @@ STEPS = 8  # the DDPM demo: 16x16 digits; a few steps keep every run short
 
 
 def _pngs(folder: Path) -> dict[str, np.ndarray]:
-    return {p.name: _read_png(p) for p in sorted(folder.glob("0*.png"))}
+    return {p.name: read_png(p) for p in sorted(folder.glob("0*.png"))}
 
 
 def _torchrun(args: list[str], nproc: int = 2) -> subprocess.CompletedProcess[str]:
@@ -127,7 +127,7 @@ def test_one_process_and_two_gloo_ranks_give_the_same_bits(reference: Path, tmp_
     assert arr.shape == (N, 16, 16, 3) and arr.dtype == np.uint8
     assert np.array_equal(arr[..., 0], np.stack(list(pngs.values())))  # grayscale -> RGB
     assert len({a.tobytes() for a in pngs.values()}) == N  # all different samples
-    assert _read_png(reference / "grid.png").shape == (3 * 16 + 2, 3 * 16 + 2)
+    assert read_png(reference / "grid.png").shape == (3 * 16 + 2, 3 * 16 + 2)
 
 
 @pytest.mark.slow

@@ -37,9 +37,9 @@ from typing import Any
 from diffusers_hub import registry
 from diffusers_hub._version import __version__
 from diffusers_hub.cli import _generate, _plugins
-from diffusers_hub.cli._generate import image_grid as image_grid
-from diffusers_hub.cli._generate import read_wav as read_wav
 from diffusers_hub.errors import DiffusersHubError, RegistryError
+from diffusers_hub.media import image_grid as image_grid
+from diffusers_hub.media import read_wav as read_wav
 
 __all__ = ["BUILTIN_COMMANDS", "build_parser", "main"]
 

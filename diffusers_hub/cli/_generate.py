@@ -1,106 +1,29 @@
-"""``diffusers-hub generate``, ``demo`` and ``sample``; :func:`image_grid` and :func:`read_wav` are
-public, as ``diffusers_hub.cli.image_grid`` and ``diffusers_hub.cli.read_wav``."""
+"""``diffusers-hub generate``, ``demo`` and ``sample``; the files they write are
+:mod:`diffusers_hub.media`'s."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import math
 import time
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from diffusers_hub import registry
 from diffusers_hub.errors import DiffusersHubError
-
-if TYPE_CHECKING:
-    import PIL.Image
-
-
-def _to_pil_list(images: Any) -> list[PIL.Image.Image]:
-    import numpy as np
-    import PIL.Image
-
-    if isinstance(images, list) and all(isinstance(i, PIL.Image.Image) for i in images):
-        return images
-    array = (
-        images.detach().cpu().float().numpy() if hasattr(images, "detach") else np.asarray(images)
-    )
-    if array.ndim == 3:
-        array = array[None]
-    if array.ndim != 4:
-        raise DiffusersHubError(f"cannot save images of shape {array.shape}")
-    if array.shape[1] in (1, 3, 4) and array.shape[-1] not in (1, 3, 4):
-        array = array.transpose(0, 2, 3, 1)  # (B, C, H, W) -> (B, H, W, C)
-    array = (np.clip(array, 0.0, 1.0) * 255).round().astype("uint8")
-    return [PIL.Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a) for a in array]
-
-
-def image_grid(images: Sequence[PIL.Image.Image], gap: int = 1) -> PIL.Image.Image:
-    """Paste images into a near-square grid (row-major), all cells the size of the first image.
-
-    Cells are separated by ``gap`` pixels of grey when there is more than one image.
-    """
-    import PIL.Image
-
-    cols = math.ceil(math.sqrt(len(images)))
-    rows = math.ceil(len(images) / cols)
-    gap = gap if len(images) > 1 else 0
-    width, height = images[0].size
-    mode = images[0].mode
-    fill = 128 if mode == "L" else (128,) * len(mode)
-    grid = PIL.Image.new(mode, (cols * (width + gap) - gap, rows * (height + gap) - gap), fill)
-    for i, image in enumerate(images):
-        x, y = (i % cols) * (width + gap), (i // cols) * (height + gap)
-        grid.paste(image.convert(mode), (x, y))
-    return grid
+from diffusers_hub.media import read_wav, to_uint8_images, write_image, write_wav
 
 
 def _write_audio(audios: Any, out: Path, rate: int) -> list[Path]:
-    import numpy as np
-    from scipy.io import wavfile
-
-    array = (
-        audios.detach().cpu().float().numpy() if hasattr(audios, "detach") else np.asarray(audios)
-    )
-    if array.ndim == 1:
-        array = array[None]
+    """One WAV per item of a (B, channels, samples) or (B, samples) batch (``out``, or
+    ``out-<i>`` for several)."""
+    items = list(audios) if getattr(audios, "ndim", 2) > 1 else [audios]
     paths = []
-    for i, item in enumerate(array):
-        data = np.asarray(item, dtype=np.float32)
-        if data.ndim == 2:  # (channels, samples) -> (samples, channels)
-            data = data[0] if data.shape[0] == 1 else data.T
-        path = out if len(array) == 1 else out.with_name(f"{out.stem}-{i}{out.suffix}")
-        wavfile.write(path, rate, np.clip(data, -1.0, 1.0))
+    for i, item in enumerate(items):
+        path = out if len(items) == 1 else out.with_name(f"{out.stem}-{i}{out.suffix}")
+        write_wav(path, item, rate)
         paths.append(path)
     return paths
-
-
-def read_wav(path: str | Path) -> tuple[int, Any]:
-    """(sampling rate, (L,) float32 mono samples in [-1, 1]) of a WAV file (``scipy.io.wavfile``).
-
-    Integer PCM is scaled by its full range; several channels are averaged.
-
-    Raises:
-        DiffusersHubError: the file is missing or not a readable WAV file.
-    """
-    import numpy as np
-    from scipy.io import wavfile
-
-    try:
-        rate, data = wavfile.read(path)
-    except (OSError, ValueError) as exc:
-        raise DiffusersHubError(f"{path}: cannot be read as a WAV file ({exc})") from None
-    if np.issubdtype(data.dtype, np.integer):
-        info = np.iinfo(data.dtype)
-        data = (data.astype(np.float64) - (info.max + info.min + 1) / 2) / (
-            (info.max + 1 - info.min) / 2
-        )
-    data = np.asarray(data, dtype=np.float32)
-    if data.ndim == 2:
-        data = data.mean(axis=1)
-    return int(rate), data
 
 
 def _call_options(pipe: Any, args: argparse.Namespace, generator: Any) -> dict[str, Any]:
@@ -186,9 +109,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     took = f"sampled in {time.perf_counter() - start:.1f} s"
     if getattr(output, "images", None) is not None:
         out = Path(args.out or f"{args.pipeline}.png")
-        images = _to_pil_list(output.images)
+        images = to_uint8_images(output.images)
         out.parent.mkdir(parents=True, exist_ok=True)
-        image_grid(images).save(out)
+        write_image(out, images)
         print(f"wrote {out} ({len(images)} image{'s' if len(images) != 1 else ''}, {took})")
         return 0
     if getattr(output, "audios", None) is not None:

@@ -181,6 +181,29 @@ def test_init_from_needs_a_saved_model_class(tmp_path: Path) -> None:
         _run(tmp_path, init_from=str(tmp_path))
 
 
+def test_init_from_a_checkpoint_takes_its_ema_weights(tmp_path: Path) -> None:
+    from diffusers_hub.training.checkpoints import load_checkpoint_weights
+
+    first = _run(tmp_path / "first", steps=2, checkpoint_every=2)
+    assert first.ema_model is not None
+    folder = tmp_path / "first" / "checkpoints" / "checkpoint-00000002"
+    state = torch.load(folder / "training_state.pt", weights_only=True)
+    for source in (folder, folder / "training_state.pt"):
+        model = TinyDenoiser()
+        assert load_checkpoint_weights(model, source)
+        for key, value in model.state_dict().items():
+            assert torch.equal(value, state["ema"]["shadow"][key]), key
+            assert torch.equal(value, first.ema_model.state_dict()[key]), key
+    assert not load_checkpoint_weights(TinyDenoiser(), tmp_path)  # not a checkpoint
+    # a run started from it: its first step starts at those weights (and needs no ModelMixin)
+    tuned = _run(tmp_path / "tuned", steps=1, lr=1e-12, checkpoint_every=0, init_from=str(folder))
+    assert tuned.model is not None
+    for key, value in tuned.model.state_dict().items():
+        torch.testing.assert_close(value, state["ema"]["shadow"][key], atol=1e-9, rtol=0)
+    with pytest.raises(ValueError, match=r"conv1.weight \(checkpoint \(16, 2, 3, 3\), run \(16, 3"):
+        _run(tmp_path / "wide", model=lambda: TinyDenoiser(channels=2), init_from=str(folder))
+
+
 def test_ema_decay_warmup() -> None:
     assert ema_decay(0, 0.999) == pytest.approx(0.1)
     assert ema_decay(10, 0.999) == pytest.approx(11 / 20)

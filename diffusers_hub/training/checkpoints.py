@@ -22,6 +22,7 @@ __all__ = [
     "CHECKPOINT_FILE",
     "capture_rng",
     "find_latest_checkpoint",
+    "load_checkpoint_weights",
     "resolve_checkpoint",
     "restore_rng",
     "write_checkpoint",
@@ -137,3 +138,43 @@ def resolve_checkpoint(resume_from: str | None, out_dir: str | Path) -> Path | N
             "'checkpoints/checkpoint-<step>' folder or 'latest'"
         )
     return path
+
+
+def load_checkpoint_weights(model: torch.nn.Module, source: str | Path) -> bool:
+    """Load the averaged (EMA) weights of a checkpoint into ``model``, for ``init_from``.
+
+    Args:
+        model: the freshly built model of the run.
+        source: a ``checkpoint-<step>`` folder or its ``training_state.pt``; anything else is
+            left to the caller (returns False).
+
+    Returns:
+        Whether ``source`` was a checkpoint (and ``model`` now holds its EMA weights, the ones the
+        run would have exported at that step).
+
+    Raises:
+        ValueError: the checkpoint's weights do not fit ``model`` (keys or shapes named).
+    """
+    path = Path(source)
+    path = path / CHECKPOINT_FILE if path.is_dir() else path
+    if path.name != CHECKPOINT_FILE or not path.is_file():
+        return False
+    from diffusers_hub.errors import key_problems
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    weights = state["ema"]["shadow"]
+    ours = model.state_dict()
+    shapes = [
+        f"{k} (checkpoint {tuple(v.shape)}, run {tuple(ours[k].shape)})"
+        for k, v in weights.items()
+        if k in ours and tuple(v.shape) != tuple(ours[k].shape)
+    ]
+    missing, unexpected = sorted(ours.keys() - weights.keys()), sorted(weights.keys() - ours.keys())
+    if shapes or missing or unexpected:
+        problems = " ".join(key_problems(missing, unexpected, shapes))
+        raise ValueError(
+            f"init_from={str(source)!r}: the checkpoint's weights do not fit the run's model. "
+            f"{problems} Give the run the options of the run that wrote the checkpoint."
+        )
+    model.load_state_dict(weights)
+    return True

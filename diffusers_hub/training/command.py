@@ -241,7 +241,8 @@ def _add_common_arguments(parser: argparse.ArgumentParser, defaults: Mapping[str
         default=d["init_from"],
         metavar="FOLDER",
         help="fine-tune: start from this saved model or pipeline folder's weights (same "
-        "architecture options), with a fresh optimizer and step count",
+        "architecture options), or a checkpoint-<step> folder's EMA weights, with a fresh "
+        "optimizer and step count",
     )
 
     g = parser.add_argument_group("output and run")

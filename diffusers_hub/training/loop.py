@@ -33,6 +33,7 @@ from diffusers_hub.modeling import ModelMixin
 from diffusers_hub.training.checkpoints import (
     CHECKPOINT_FILE,
     capture_rng,
+    load_checkpoint_weights,
     resolve_checkpoint,
     restore_rng,
     write_checkpoint,
@@ -87,11 +88,10 @@ class TrainingConfig(BaseModel):
         mixed_precision: ``"no"``, ``"fp16"`` (autocast + GradScaler) or ``"bf16"`` (autocast);
             applies on CUDA only, CPU training runs in float32.
         seed: seed of the weights, the data order, the noise and the timesteps.
-        init_from: start from the weights of this saved model (a model folder, or a pipeline
-            folder holding the model's ``default_subfolder``; local or a Hub id) instead of a
-            fresh initialisation: fine-tuning. Its config must equal the one the run builds; the
-            optimizer, the step and the EMA start afresh (``resume_from`` continues a run instead,
-            and wins when both are given).
+        init_from: fine-tune: start from the weights of a saved model (a model or pipeline
+            folder, local or a Hub id; its config must equal the run's) or the EMA weights of a
+            ``checkpoint-<step>`` folder; the optimizer, step and EMA start afresh
+            (``resume_from`` continues a run instead, and wins when both are given).
         out_dir: output folder: the final pipeline folder, ``checkpoints/`` and ``train_log.jsonl``.
         log_every: log the (rank-averaged) loss every this many steps.
         sample_every: call the sample hook every this many steps and after the last (0: never).
@@ -194,6 +194,8 @@ def _lr_factor(config: TrainingConfig) -> Callable[[int], float]:
 
 def _initial_weights(model: nn.Module, source: str) -> None:
     """Fill ``model`` with the weights saved at ``source``, refusing another architecture."""
+    if load_checkpoint_weights(model, source):
+        return
     if not isinstance(model, ModelMixin):
         raise TypeError(
             f"init_from={source!r}: {type(model).__name__} is not a ModelMixin, so it cannot "

@@ -202,6 +202,11 @@ def test_init_from_a_checkpoint_takes_its_ema_weights(tmp_path: Path) -> None:
         torch.testing.assert_close(value, state["ema"]["shadow"][key], atol=1e-9, rtol=0)
     with pytest.raises(ValueError, match=r"conv1.weight \(checkpoint \(16, 2, 3, 3\), run \(16, 3"):
         _run(tmp_path / "wide", model=lambda: TinyDenoiser(channels=2), init_from=str(folder))
+    truncated = tmp_path / "cut" / "training_state.pt"
+    truncated.parent.mkdir()
+    truncated.write_bytes((folder / "training_state.pt").read_bytes()[:300])
+    with pytest.raises(ValueError, match=r"cut/training_state.pt is not a readable training"):
+        load_checkpoint_weights(TinyDenoiser(), truncated.parent)
 
 
 def test_ema_decay_warmup() -> None:

@@ -8,6 +8,7 @@ A checkpoint is a folder ``out_dir/checkpoints/checkpoint-<step>`` holding ``tra
 from __future__ import annotations
 
 import json
+import pickle
 import random
 import re
 import shutil
@@ -161,8 +162,14 @@ def load_checkpoint_weights(model: torch.nn.Module, source: str | Path) -> bool:
         return False
     from diffusers_hub.errors import key_problems
 
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    weights = state["ema"]["shadow"]
+    try:
+        weights = torch.load(path, map_location="cpu", weights_only=True)["ema"]["shadow"]
+    except (RuntimeError, EOFError, KeyError, TypeError, pickle.UnpicklingError) as exc:
+        raise ValueError(
+            f"init_from={str(source)!r}: {path} is not a readable training checkpoint "
+            f"({type(exc).__name__}: {exc}); pass a checkpoint-<step> folder a run wrote, or a "
+            "saved model or pipeline folder"
+        ) from None
     ours = model.state_dict()
     shapes = [
         f"{k} (checkpoint {tuple(v.shape)}, run {tuple(ours[k].shape)})"

@@ -5,7 +5,8 @@ Every error names what was wrong (the file, the field, the value) and how to fix
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 __all__ = [
     "ConfigError",
@@ -14,6 +15,7 @@ __all__ = [
     "RegistryError",
     "SaveError",
     "WeightsError",
+    "config_differences",
     "describe_mismatch",
     "head",
     "key_problems",
@@ -88,3 +90,16 @@ def describe_mismatch(
         "channels), or that the right model class is used."
     )
     return " ".join(parts)
+
+
+def config_differences(
+    run: Mapping[str, Any], saved: Mapping[str, Any], ignore: Sequence[str] = ()
+) -> list[str]:
+    """``field (run X, saved Y)`` for every field, in name order, where a run's model config and
+    a saved one differ (fields in ``ignore`` left out): the wording of ``init_from`` errors."""
+    fields = sorted((run.keys() | saved.keys()) - set(ignore))
+    return [
+        f"{k} (run {run.get(k)!r}, saved {saved.get(k)!r})"
+        for k in fields
+        if run.get(k) != saved.get(k)
+    ]

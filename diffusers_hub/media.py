@@ -100,7 +100,6 @@ def image_grid(images: Sequence[PIL.Image.Image], gap: int = 1) -> PIL.Image.Ima
 def write_image(path: Path, images: np.ndarray) -> None:
     """Write (H, W, C) uint8 (one channel: grayscale), or (B, H, W, C) as their grid, in the
     format of ``path``'s suffix (``.png``, ``.jpg``, ...)."""
-
     picture = image_grid([_pil(i) for i in images]) if images.ndim == 4 else _pil(images)
     with atomic_path(path) as tmp:
         picture.save(tmp)

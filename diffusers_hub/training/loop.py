@@ -29,6 +29,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
+from diffusers_hub.errors import config_differences
 from diffusers_hub.modeling import ModelMixin
 from diffusers_hub.training.checkpoints import (
     CHECKPOINT_FILE,
@@ -202,10 +203,9 @@ def _initial_weights(model: nn.Module, source: str) -> None:
             "load a saved folder; load the weights in the model factory instead"
         )
     saved = type(model).from_pretrained(source)
-    ours, theirs = model.config.to_dict(), saved.config.to_dict()
-    differ = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
+    differ = config_differences(model.config.to_dict(), saved.config.to_dict())
     if differ:
-        shown = ", ".join(f"{k} (run {ours.get(k)!r}, saved {theirs.get(k)!r})" for k in differ)
+        shown = ", ".join(differ)
         raise ValueError(
             f"init_from={source!r}: the saved {type(model).__name__} is another architecture: "
             f"{shown}. Give the run the saved model's options."

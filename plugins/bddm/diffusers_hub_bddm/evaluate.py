@@ -41,17 +41,21 @@ class VocoderScores:
         log_mel_l1: mean absolute log-mel difference to the conditioning spectrogram (nats).
         num_steps: sampling steps of the schedule.
         num_clips: clips measured (per repeat).
-        repeats: times each clip was vocoded, with other sampling noise each time.
-        pitch_accuracy_per_repeat: the pitch accuracy of each repeat: how much of the figure is
-            the sampling noise (one seed of a small vocoder can be 10-20 points off the mean).
+        pitch_accuracy_per_repeat: the pitch accuracy of each repeat (each clip vocoded again
+            with other sampling noise): how much of the figure is the noise (one seed of a small
+            vocoder can be 10-20 points off the mean).
     """
 
     pitch_accuracy: float
     log_mel_l1: float
     num_steps: int
     num_clips: int
-    repeats: int = 1
-    pitch_accuracy_per_repeat: tuple[float, ...] = ()
+    pitch_accuracy_per_repeat: tuple[float, ...]
+
+    @property
+    def repeats(self) -> int:
+        """Times each clip was vocoded."""
+        return len(self.pitch_accuracy_per_repeat)
 
     def as_dict(self) -> dict[str, float | int]:
         """The scores as a JSON-ready dict."""
@@ -134,25 +138,27 @@ def evaluate_vocoder(
         raise ValueError(f"repeats must be at least 1; got {repeats}")
     mel = pipe.mel if pipe.mel is not None else dataset.mel
     chunks = [picked[start : start + batch_size] for start in range(0, len(picked), batch_size)]
+    # (length, mels, f0s) of each batch, made once for all repeats
+    batches = []
+    for chunk in chunks:
+        items = [dataset[i] for i in chunk]
+        mels = torch.stack([m for _, m in items])
+        batches.append((items[0][0].shape[-1], mels, [dataset.f0(i) for i in chunk]))
     per_repeat = []
     distance = 0.0
     steps = 0
     for r in range(repeats):
         hits = 0.0
-        for k, chunk in enumerate(chunks):
-            items = [dataset[i] for i in chunk]
-            audio_ref = torch.stack([a for a, _ in items])
-            mels = torch.stack([m for _, m in items])
+        for k, (length, mels, f0s) in enumerate(batches):
             out = pipe(
                 mels,
-                generator=torch.Generator().manual_seed(seed + r * len(chunks) + k),
+                generator=torch.Generator().manual_seed(seed + r * len(batches) + k),
                 num_inference_steps=num_inference_steps,
                 noise_schedule=noise_schedule,
             )
-            audio = torch.as_tensor(out.audios)[..., : audio_ref.shape[-1]]  # type: ignore[union-attr]
+            audio = torch.as_tensor(out.audios)[..., :length]  # type: ignore[union-attr]
             steps = len(pipe.scheduler.timesteps)
-            f0s = [dataset.f0(i) for i in chunk]
-            hits += pitch_accuracy(audio, f0s, dataset.sampling_rate) * len(chunk)
+            hits += pitch_accuracy(audio, f0s, dataset.sampling_rate) * len(f0s)
             distance += float(log_mel_l1(audio, mels, mel).sum())
         per_repeat.append(hits / len(picked))
     return VocoderScores(
@@ -160,6 +166,5 @@ def evaluate_vocoder(
         log_mel_l1=distance / (len(picked) * repeats),
         num_steps=steps,
         num_clips=len(picked),
-        repeats=repeats,
         pitch_accuracy_per_repeat=tuple(per_repeat),
     )

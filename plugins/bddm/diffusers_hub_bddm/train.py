@@ -138,22 +138,18 @@ def _prepare(args: argparse.Namespace, ctx: DistributedContext) -> TrainJob:
 
 def _grower(args: argparse.Namespace, model_config: dict[str, Any]) -> Any:
     """The model factory of ``--grow-from``: the saved network deepened to ``--num-res-layers``."""
+    from diffusers_hub.errors import config_differences
     from diffusers_hub_bddm.diffwave import DiffWave, deepen
 
     if args.init_from is not None:
         raise SystemExit("--grow-from and --init-from both set the starting weights; give one")
     source = DiffWave.from_pretrained(args.grow_from)
-    theirs = {k: v for k, v in source.config.to_dict().items() if not k.startswith("_")}
-    differ = [
-        f"{key} (run {value!r}, saved {theirs.get(key)!r})"
-        for key, value in DiffWave.config_class.model_validate(model_config).to_dict().items()
-        if not key.startswith("_") and key != "num_res_layers" and theirs.get(key) != value
-    ]
+    run = DiffWave.config_class.model_validate(model_config).to_dict()
+    differ = config_differences(run, source.config.to_dict(), ignore=["num_res_layers"])
     if differ:
         raise SystemExit(
             f"--grow-from {args.grow_from}: only num_res_layers may differ, but "
-            + "; ".join(differ)
-            + " do; pass the saved network's options"
+            f"{', '.join(differ)} do; pass the saved network's options"
         )
     if source.config.num_res_layers >= args.num_res_layers:
         raise SystemExit(

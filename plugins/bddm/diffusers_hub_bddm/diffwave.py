@@ -32,6 +32,7 @@ __all__ = [
     "deepen",
     "upsample_frames",
     "upsampled_length",
+    "widen",
 ]
 
 
@@ -433,4 +434,82 @@ def deepen(source: DiffWave, num_res_layers: int) -> DiffWave:
                 nn.init.zeros_(projection.weight)
                 assert projection.bias is not None
                 nn.init.zeros_(projection.bias)
+    return grown
+
+
+def widen(source: DiffWave, res_channels: int, skip_channels: int | None = None) -> DiffWave:
+    """A wider DiffWave (more residual and skip channels) that computes exactly what ``source``
+    computes, to train on from there.
+
+    Every weight of ``source`` is copied into the first channels of the wider network (a gated
+    unit's tanh and sigmoid halves each keep their channels). The new channels keep their fresh
+    random weights wherever they only feed other new channels; the weights that would carry them
+    into the old computation start at zero: the old gated units' and old residual channels'
+    weights from new residual channels, the old skip channels' weights from new gated units, and
+    the head's weights from new skip and hidden channels. So nothing new changes the output until
+    training moves those zeros, and they get gradients from the first step, since the new
+    channels behind them are not zero.
+
+    Args:
+        source: the trained network.
+        res_channels: residual channels of the result (at least ``source``'s).
+        skip_channels: skip channels of the result (at least ``source``'s; default
+            ``source``'s).
+
+    Returns:
+        A new :class:`DiffWave` whose config is ``source``'s with the widths replaced, on
+        ``source``'s device and dtype.
+
+    Raises:
+        ValueError: a width is smaller than ``source``'s, or neither is larger.
+
+    References:
+        Chen, Goodfellow, Shlens 2016, Net2Net (function-preserving growth), arXiv:1511.05641.
+
+    Example:
+        >>> layers = {"num_res_layers": 2, "dilation_cycle": 2, "upsample_scales": [2, 2]}
+        >>> small = DiffWave(res_channels=8, skip_channels=8, n_mels=4, **layers)
+        >>> wider = widen(small, 12, 10)
+        >>> wider.config.res_channels, wider.config.skip_channels
+        (12, 10)
+        >>> x, mel = torch.randn(1, 1, 12), torch.randn(1, 4, 3)
+        >>> torch.allclose(wider(x, 7, mel).sample, small(x, 7, mel).sample, atol=1e-6)
+        True
+    """
+    c, s = source.config.res_channels, source.config.skip_channels
+    skip_channels = s if skip_channels is None else skip_channels
+    if res_channels < c or skip_channels < s or (res_channels, skip_channels) == (c, s):
+        raise ValueError(
+            f"widen: the source has {c} residual and {s} skip channels; neither width may be "
+            f"smaller and one must be larger (got {res_channels} and {skip_channels})"
+        )
+    weight = source.init_conv.weight
+    fields = {"res_channels": res_channels, "skip_channels": skip_channels}
+    grown = DiffWave({**source.config.to_dict(), **fields})
+    grown.to(device=weight.device, dtype=weight.dtype)
+    # rows of a gated unit's input (tanh half, then sigmoid half) that the old channels keep
+    gate_rows = torch.cat([torch.arange(c), torch.arange(res_channels, res_channels + c)])
+    with torch.no_grad():
+        grown.step_embedding.load_state_dict(source.step_embedding.state_dict())
+        # (layer of the grown network, layer of the source, the grown layer's rows it fills)
+        pairs: list[tuple[Any, Any, Any]] = [
+            (grown.init_conv, source.init_conv, slice(0, c)),
+            (grown.final_conv, source.final_conv, slice(0, s)),
+            (grown.out_conv, source.out_conv, slice(None)),
+        ]
+        for new, src in zip(grown.residual_layers, source.residual_layers, strict=True):
+            assert isinstance(new, DiffWaveResidualLayer) and isinstance(src, DiffWaveResidualLayer)
+            new.upsample.load_state_dict(src.upsample.state_dict())
+            pairs += [
+                (new.step_projection, src.step_projection, slice(0, c)),
+                (new.dilated_conv, src.dilated_conv, gate_rows),
+                (new.mel_conv, src.mel_conv, gate_rows),
+                (new.res_conv, src.res_conv, slice(0, c)),
+                (new.skip_conv, src.skip_conv, slice(0, s)),
+            ]
+        for new, src, rows in pairs:
+            # the filled rows read nothing from the new input channels; other rows stay random
+            new.weight[rows] = 0.0
+            new.weight[(rows, *(slice(0, n) for n in src.weight.shape[1:]))] = src.weight
+            new.bias[rows] = src.bias
     return grown

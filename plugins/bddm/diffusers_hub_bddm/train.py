@@ -56,9 +56,10 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
         "--grow-from",
         metavar="FOLDER",
         default=None,
-        help="start from this saved DiffWave (or BDDMPipeline) with fewer residual layers and "
-        "otherwise this config: its layers come first and the new ones start at zero output, "
-        "so training starts from the same function (see diffwave.deepen)",
+        help="start from this saved DiffWave (or BDDMPipeline) with fewer residual layers or "
+        "channels and otherwise this config: its weights come first and the new ones start "
+        "where they change nothing, so training starts from the same function (see "
+        "diffwave.widen and diffwave.deepen)",
     )
 
     g = p.add_argument_group("noise schedule")
@@ -137,26 +138,40 @@ def _prepare(args: argparse.Namespace, ctx: DistributedContext) -> TrainJob:
 
 
 def _grower(args: argparse.Namespace, model_config: dict[str, Any]) -> Any:
-    """The model factory of ``--grow-from``: the saved network deepened to ``--num-res-layers``."""
+    """The model factory of ``--grow-from``: the saved network widened to ``--res-channels`` and
+    deepened to ``--num-res-layers`` (see ``diffwave.widen`` and ``diffwave.deepen``)."""
     from diffusers_hub.errors import config_differences
-    from diffusers_hub_bddm.diffwave import DiffWave, deepen
+    from diffusers_hub_bddm.diffwave import DiffWave, deepen, widen
 
     if args.init_from is not None:
         raise SystemExit("--grow-from and --init-from both set the starting weights; give one")
     source = DiffWave.from_pretrained(args.grow_from)
     run = DiffWave.config_class.model_validate(model_config).to_dict()
-    differ = config_differences(run, source.config.to_dict(), ignore=["num_res_layers"])
+    grown = ["num_res_layers", "res_channels", "skip_channels"]
+    differ = config_differences(run, source.config.to_dict(), ignore=grown)
     if differ:
         raise SystemExit(
-            f"--grow-from {args.grow_from}: only num_res_layers may differ, but "
+            f"--grow-from {args.grow_from}: only the layers and channels may differ, but "
             f"{', '.join(differ)} do; pass the saved network's options"
         )
-    if source.config.num_res_layers >= args.num_res_layers:
+    layers, channels = source.config.num_res_layers, source.config.res_channels
+    wide = args.res_channels, args.res_channels  # the run's residual and skip widths
+    same_width = wide == (channels, source.config.skip_channels)
+    if (args.num_res_layers == layers and same_width) or (
+        args.num_res_layers < layers
+        or args.res_channels < max(channels, source.config.skip_channels)
+    ):
         raise SystemExit(
-            f"--grow-from {args.grow_from}: it has {source.config.num_res_layers} residual layers; "
-            f"--num-res-layers must be more (got {args.num_res_layers})"
+            f"--grow-from {args.grow_from}: it has {layers} residual layers of {channels} "
+            f"channels; --num-res-layers and --res-channels may not be smaller and one must be "
+            f"larger (got {args.num_res_layers} and {args.res_channels})"
         )
-    return lambda: deepen(source, args.num_res_layers)
+
+    def factory() -> DiffWave:
+        model = source if same_width else widen(source, *wide)
+        return model if args.num_res_layers == layers else deepen(model, args.num_res_layers)
+
+    return factory
 
 
 COMMAND = TrainCommand(

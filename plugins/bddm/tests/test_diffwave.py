@@ -15,6 +15,7 @@ from diffusers_hub_bddm.diffwave import (
     deepen,
     upsample_frames,
     upsampled_length,
+    widen,
 )
 from torch import nn
 
@@ -323,3 +324,48 @@ def test_deepen_keeps_the_function_and_trains_the_new_layers() -> None:
         assert not layer.skip_conv.weight.any() and layer.skip_conv.weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="must be more than the source's 4; got 4"):
         deepen(small, 4)
+
+
+@pytest.mark.parametrize(("res_channels", "skip_channels"), [(24, None), (16, 20), (21, 13)])
+def test_widen_keeps_the_function_and_trains_every_new_weight(
+    res_channels: int, skip_channels: int | None
+) -> None:
+    small = small_model().double()
+    with torch.no_grad():
+        for param in small.parameters():  # no zero left that could hide a wrong copy
+            param.normal_(0.0, 0.5)
+    grown = widen(small, res_channels, skip_channels)
+    wide = {"res_channels": res_channels, "skip_channels": skip_channels or SMALL["skip_channels"]}
+    assert grown.config.to_dict() == {**small.config.to_dict(), **wide}
+    assert grown.init_conv.weight.dtype == torch.float64
+    x = torch.randn(2, 1, LENGTH, dtype=torch.float64)
+    mel = torch.randn(2, SMALL["n_mels"], FRAMES, dtype=torch.float64)
+    torch.testing.assert_close(
+        grown(x, 33.5, mel).sample, small(x, 33.5, mel).sample, atol=1e-12, rtol=0
+    )
+    # every weight learns from the first step, the zeros that keep the function included
+    grown(x, 33.5, mel).sample.square().sum().backward()
+    last = f"residual_layers.{SMALL['num_res_layers'] - 1}.res_conv."  # its output is unused
+    idle = [
+        name
+        for name, param in grown.named_parameters()
+        if not name.startswith(last) and (param.grad is None or not param.grad.abs().sum() > 0)
+    ]
+    assert idle == []
+    assert small.config.res_channels == SMALL["res_channels"]  # the source is not changed
+
+
+def test_widen_needs_a_larger_width() -> None:
+    small = small_model()
+    for res, skip in [(16, 12), (15, 20), (20, 11)]:
+        with pytest.raises(ValueError, match="16 residual and 12 skip channels"):
+            widen(small, res, skip)
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    import diffusers_hub_bddm.diffwave as module
+
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0

@@ -78,8 +78,9 @@ def test_train_bddm_options() -> None:
 
 
 @pytest.mark.slow
-def test_train_bddm_grow_from_deepens_a_saved_network(tmp_path: Path) -> None:
-    """--grow-from starts a deeper network at the saved one's function; bad pairs are refused."""
+def test_train_bddm_grow_from_deepens_and_widens_a_saved_network(tmp_path: Path) -> None:
+    """--grow-from starts a deeper or wider network at the saved one's function; bad pairs are
+    refused."""
     import torch
     from diffusers_hub_bddm.diffwave import DiffWave
 
@@ -88,14 +89,20 @@ def test_train_bddm_grow_from_deepens_a_saved_network(tmp_path: Path) -> None:
     options = ["--steps", "1", "--lr", "1e-9", "--checkpoint-every", "0"]
     deeper = [*TINY, *options, "--num-res-layers", "4", "--grow-from", str(base)]
     assert main([*deeper, "--out", str(tmp_path / "deep")]) == 0
-    small, grown = DiffWave.from_pretrained(base), DiffWave.from_pretrained(tmp_path / "deep")
-    assert grown.config.num_res_layers == 4
+    assert main([*deeper, "--res-channels", "12", "--out", str(tmp_path / "wide")]) == 0
+    small = DiffWave.from_pretrained(base)
     x, mel = torch.randn(2, 1, 512), torch.randn(2, 80, 3)
-    with torch.no_grad():
-        torch.testing.assert_close(grown(x, 17, mel).sample, small(x, 17, mel).sample)
-    with pytest.raises(SystemExit, match=r"res_channels \(run 12, saved 8\)"):
-        main([*deeper, "--res-channels", "12", "--out", str(tmp_path / "x")])
-    with pytest.raises(SystemExit, match="it has 2 residual layers; --num-res-layers must be more"):
+    for name, channels in [("deep", 8), ("wide", 12)]:
+        grown = DiffWave.from_pretrained(tmp_path / name)
+        assert grown.config.num_res_layers == 4
+        assert grown.config.res_channels == grown.config.skip_channels == channels
+        with torch.no_grad():
+            torch.testing.assert_close(grown(x, 17, mel).sample, small(x, 17, mel).sample)
+    with pytest.raises(SystemExit, match=r"dilation_cycle \(run 3, saved 2\)"):
+        main([*deeper, "--dilation-cycle", "3", "--out", str(tmp_path / "x")])
+    with pytest.raises(SystemExit, match="it has 2 residual layers of 8 channels"):
         main([*TINY, *options, "--grow-from", str(base), "--out", str(tmp_path / "y")])
+    with pytest.raises(SystemExit, match="may not be smaller"):
+        main([*deeper, "--res-channels", "4", "--out", str(tmp_path / "y")])
     with pytest.raises(SystemExit, match="give one"):
         main([*deeper, "--init-from", str(base), "--out", str(tmp_path / "z")])

@@ -74,18 +74,12 @@ def _share_final_alpha(ref: Any, ours: PNDMScheduler) -> None:
     ref.final_alpha_cumprod = torch.tensor(ours.final_alpha_cumprod, dtype=torch.float64)
 
 
-def assert_parity(
-    config: dict[str, Any],
-    steps: int,
-    dtype: torch.dtype = torch.float32,
-    tol: float = 1e-5,
-    share_tables: bool = True,
-) -> None:
+def assert_parity(config: dict[str, Any], steps: int, **options: Any) -> None:
     reference = pytest.importorskip("diffusers").PNDMScheduler
+    share = _share_final_alpha if options.get("share_tables", True) else None
     assert_schedule_parity(
-        PNDMScheduler, reference, config, steps, shape=SHAPE, dtype=dtype, tol=tol,
-        share_tables=share_tables, prepare=_share_final_alpha if share_tables else None,
-    )  # fmt: skip
+        PNDMScheduler, reference, config, steps, shape=SHAPE, prepare=share, **options
+    )
 
 
 @pytest.mark.parametrize("steps", [4, 7, 25])

@@ -53,6 +53,12 @@ def add_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
     s.add_argument("--attempts", type=int, default=10, help="perturbed retries per length (10)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="score every candidate over this many noise draws (1)",
+    )
+    s.add_argument(
         "--wav", type=Path, nargs="+", default=None, help="score on these recordings instead"
     )
     s.add_argument("--out", required=True, type=Path, help="scheduler folder to write")
@@ -141,6 +147,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         bins=args.bins,
         attempts=args.attempts,
         seed=args.seed,
+        repeats=args.repeats,
         progress=not args.no_progress,
     )
     result.save(args.out)

@@ -201,20 +201,26 @@ def _score(
     f0s: Sequence[float] | None,
     front_end: MelSpectrogram,
     seed: int,
+    repeats: int = 1,
 ) -> tuple[float | None, float]:
+    """(pitch accuracy or None, log-mel L1) of the references vocoded with ``betas``, averaged
+    over ``repeats`` noise draws (seeds ``seed``, ``seed + 1``, ...)."""
     from diffusers_hub_bddm.data import pitch_accuracy
     from diffusers_hub_bddm.evaluate import log_mel_l1
     from diffusers_hub_bddm.pipeline import BDDMPipeline
 
     pipe = BDDMPipeline(diffwave=score_model, scheduler=scheduler, mel=front_end)  # type: ignore[arg-type]
     pipe.set_progress_bar_config(disable=True)
-    out = pipe(mel_spectrogram, generator=torch.Generator().manual_seed(seed), noise_schedule=betas)
-    audio = torch.as_tensor(out.audios)[..., : reference_audio.shape[-1]]  # type: ignore[union-attr]
-    l1 = float(log_mel_l1(audio, mel_spectrogram, front_end).mean())
-    pitch = None
-    if f0s is not None:
-        pitch = pitch_accuracy(audio, list(f0s), front_end.sampling_rate)
-    return pitch, l1
+    pitches, distances = [], []
+    for r in range(repeats):
+        generator = torch.Generator().manual_seed(seed + r)
+        out = pipe(mel_spectrogram, generator=generator, noise_schedule=betas)
+        audio = torch.as_tensor(out.audios)[..., : reference_audio.shape[-1]]  # type: ignore[union-attr]
+        distances.append(float(log_mel_l1(audio, mel_spectrogram, front_end).mean()))
+        if f0s is not None:
+            pitches.append(pitch_accuracy(audio, list(f0s), front_end.sampling_rate))
+    pitch = sum(pitches) / repeats if f0s is not None else None
+    return pitch, sum(distances) / repeats
 
 
 def search_noise_schedule(
@@ -231,6 +237,7 @@ def search_noise_schedule(
     attempts: int = 10,
     beta_floor: float | None = None,
     seed: int = 0,
+    repeats: int = 1,
     progress: bool = True,
 ) -> ScheduleSearchResult:
     """Grid-search the start of the schedule network's proposals and keep the best schedule.
@@ -239,7 +246,9 @@ def search_noise_schedule(
     noise scales and ``bins`` values of $\\hat\\beta_N$ evenly inside (0, 1), without the pairs
     where $\\hat\\alpha_N > \\sqrt{1 - \\hat\\beta_N}$; then the best start of each length is
     perturbed by a factor in [0.95, 1.05] (both values) ``attempts`` times. All candidates
-    sample with the same noise (seeded by ``seed``), so they differ only by their schedules.
+    sample with the same noise (seeded by ``seed``), so they differ only by their schedules;
+    ``repeats`` scores each one over that many noise draws, so that a schedule is not picked for
+    one lucky draw (a small vocoder's pitch on a clip moves with the noise).
 
     Args:
         scheduler: the training schedule of ``score_model`` (its ``config`` is kept).
@@ -255,6 +264,7 @@ def search_noise_schedule(
         attempts: perturbed retries of each length's best start.
         beta_floor: stop a proposal under this beta (default: the first training beta).
         seed: seed of all noise and of the perturbations.
+        repeats: noise draws each candidate is scored over (the cost grows with it).
         progress: show a progress bar.
 
     Returns:
@@ -270,10 +280,10 @@ def search_noise_schedule(
 
     from diffusers_hub_bddm.mel import MelSpectrogram
 
-    if max_steps < 1 or bins < 1 or attempts < 0:
+    if max_steps < 1 or bins < 1 or repeats < 1 or attempts < 0:
         raise ValueError(
-            f"max_steps and bins must be >= 1 and attempts >= 0; got {max_steps}, {bins}, "
-            f"{attempts}"
+            f"max_steps, bins and repeats must be >= 1 and attempts >= 0; got {max_steps}, "
+            f"{bins}, {repeats}, {attempts}"
         )
     mels = mel_spectrogram if mel_spectrogram.ndim == 3 else mel_spectrogram[None]
     ref = reference_audio.reshape(mels.shape[0], -1)
@@ -308,7 +318,9 @@ def search_noise_schedule(
             beta_floor=floor,
             generator=torch.Generator().manual_seed(seed),
         )
-        pitch, l1 = _score(scheduler, score_model, betas, mels, ref, f0s, front_end, seed + 1)
+        pitch, l1 = _score(
+            scheduler, score_model, betas, mels, ref, f0s, front_end, seed + 1, repeats
+        )
         c = ScheduleCandidate(alpha, beta, tuple(betas), pitch, l1)
         candidates.append(c)
         held = best_by_steps.get(c.num_steps)

@@ -113,3 +113,25 @@ def test_search_is_deterministic_under_a_seed(trained: BDDMPipeline) -> None:
     assert [x.log_mel_l1 for x in a.candidates] == [x.log_mel_l1 for x in b.candidates]
     assert a.best.pitch_accuracy is None  # no f0s: log-mel only
     assert [x.log_mel_l1 for x in a.candidates] != [x.log_mel_l1 for x in c.candidates]
+
+
+def test_repeats_average_the_scores_of_the_later_seeds() -> None:
+    from diffusers_hub_bddm.mel import MelSpectrogram
+    from diffusers_hub_bddm.search import _score, search_noise_schedule
+
+    demo = BDDMPipeline.from_pretrained(DEMO_FOLDER)
+    notes = ToneDataset(2, SEGMENT, seed=1, f0_range=F0)
+    mels = torch.stack([notes[i][1] for i in range(2)])
+    audio = torch.stack([notes[i][0] for i in range(2)])
+    f0s = [notes.f0(i) for i in range(2)]
+    betas, front = [1e-4, 0.05, 0.4], MelSpectrogram()
+    args = (demo.scheduler, demo.diffwave, betas, mels, audio, f0s, front)
+    pitch, l1 = _score(*args, seed=3, repeats=2)
+    (p3, d3), (p4, d4) = _score(*args, seed=3), _score(*args, seed=4)
+    assert d3 != d4 and l1 == pytest.approx((d3 + d4) / 2)
+    assert p3 is not None and p4 is not None and pitch == pytest.approx((p3 + p4) / 2)
+    assert demo.schedule_net is not None
+    with pytest.raises(ValueError, match="repeats must be >= 1"):
+        search_noise_schedule(
+            demo.scheduler, demo.diffwave, demo.schedule_net, mels, audio, repeats=0
+        )

@@ -12,8 +12,14 @@ both libraries: ``torch.profiler`` self CPU time of the ATen operators grouped b
 (convolution, matmul, attention, norm, activation, elementwise, layout/copy, other) beside the
 forward's wall time; the rest of the wall time (Python, module calls, dispatch) is "overhead".
 
+``--only ours`` (or ``diffusers``) times one model alone, as a sampling loop runs it: the two
+models' forwards are not interleaved, so the C allocator may hand the memory of each forward's
+largest tensors back to the kernel between forwards and fault it in again (minor page faults,
+printed per forward). Run it once per model, each in its own process, to compare.
+
 Usage:
     python benchmarks/bench_unet.py [--repeats N] [--threads T] [--channels-last] [--no-profile]
+    python benchmarks/bench_unet.py --only {ours,diffusers} [--repeats N] [--threads T]
 
 ``run(report)`` is the entry point for ``make bench``: it calls ``report(row)`` once per batch size
 with a dict (keys below) and returns the rows.
@@ -22,6 +28,7 @@ with a dict (keys below) and returns the rows.
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import time
 from collections.abc import Callable
@@ -55,6 +62,34 @@ def _timed(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+def _minor_faults() -> int:
+    """Minor page faults of this process so far (each a 4 KiB page first touched)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def time_alone(
+    which: str, batch_sizes: tuple[int, ...], repeats: int, warmup: int = 3
+) -> list[dict[str, Any]]:
+    """Median ms and minor page faults per forward of one model (``"ours"`` or ``"diffusers"``)
+    run alone, forward after forward."""
+    model = _models(channels_last=False)[0 if which == "ours" else 1]  # the other is dropped
+    rows = []
+    for batch in batch_sizes:
+        sample = torch.randn(batch, 3, 32, 32, generator=torch.Generator().manual_seed(batch))
+        timestep = torch.tensor(500)
+        times, faults = [], 0
+        with torch.inference_mode():
+            for _ in range(warmup):
+                model(sample, timestep)
+            for _ in range(repeats):
+                before = _minor_faults()
+                times.append(_timed(lambda: model(sample, timestep)))  # noqa: B023
+                faults += _minor_faults() - before
+        ms = statistics.median(times) * 1e3
+        rows.append({"model": which, "batch": batch, "ms": ms, "faults": faults / repeats})
+    return rows
 
 
 def _models(channels_last: bool) -> tuple[torch.nn.Module, torch.nn.Module]:
@@ -215,9 +250,23 @@ def main() -> None:
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--no-profile", dest="profile", action="store_false")
+    parser.add_argument(
+        "--only",
+        choices=("ours", "diffusers"),
+        default=None,
+        help="time this model alone (no interleaving) and count its page faults",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.only:
+        print(f"{'model':>9} {'batch':>5} {'thr':>3} {'ms':>8} {'faults/forward':>14}")
+        for r in time_alone(args.only, tuple(args.batch), args.repeats):
+            threads = torch.get_num_threads()
+            print(
+                f"{r['model']:>9} {r['batch']:>5} {threads:>3} {r['ms']:>8.1f} {r['faults']:>14.0f}"
+            )
+        return
     rows = run(
         batch_sizes=tuple(args.batch), repeats=args.repeats, channels_last=args.channels_last
     )

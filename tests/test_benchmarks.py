@@ -1,4 +1,4 @@
-"""The CUDA benchmark's toy-size CPU mode runs end to end (its figures are not asserted)."""
+"""The benchmarks' CPU modes run end to end (their figures are not asserted)."""
 
 from __future__ import annotations
 
@@ -37,3 +37,14 @@ def test_cuda_bench_runs_on_cpu_at_toy_size(tmp_path: Path) -> None:
     for row in rows:
         assert row["ours_ms"] > 0 and row["diffusers_ms"] > 0 and math.isfinite(row["ratio"])
         assert row["max_abs_diff"] < 1e-3, row  # same weights: the libraries agree
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
+def test_bench_unet_times_each_model_alone() -> None:
+    pytest.importorskip("diffusers")
+    bench = _load("bench_unet")
+    for which in ("ours", "diffusers"):
+        (row,) = bench.time_alone(which, (1,), repeats=2, warmup=1)
+        assert row["model"] == which and row["batch"] == 1
+        assert row["ms"] > 0 and row["faults"] >= 0

@@ -261,8 +261,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     if args.only:
         print(f"{'model':>9} {'batch':>5} {'thr':>3} {'ms':>8} {'faults/forward':>14}")
+        threads = torch.get_num_threads()
         for r in time_alone(args.only, tuple(args.batch), args.repeats):
-            threads = torch.get_num_threads()
             print(
                 f"{r['model']:>9} {r['batch']:>5} {threads:>3} {r['ms']:>8.1f} {r['faults']:>14.0f}"
             )

@@ -28,7 +28,7 @@ from diffusers_hub_bddm.mel import MelSpectrogram
 if TYPE_CHECKING:
     from diffusers_hub_bddm.pipeline import BDDMPipeline
 
-__all__ = ["VocoderScores", "evaluate_vocoder", "log_mel_l1"]
+__all__ = ["VocoderScores", "evaluate_vocoder", "log_mel_l1", "vocode_and_score"]
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,42 @@ def log_mel_l1(audio: Tensor, reference_mel: Tensor, mel: MelSpectrogram) -> Ten
     return diff.abs().mean(dim=(1, 2))
 
 
+def vocode_and_score(
+    pipe: BDDMPipeline,
+    mels: Tensor,
+    length: int,
+    f0s: Sequence[float] | None,
+    mel: MelSpectrogram,
+    generator: torch.Generator,
+    *,
+    num_inference_steps: int | None = None,
+    noise_schedule: Sequence[float] | None = None,
+) -> tuple[float | None, Tensor]:
+    """Vocode one batch of log-mels and score it.
+
+    Args:
+        pipe: the vocoder.
+        mels: (B, n_mels, frames) conditioning log-mels.
+        length: samples of the reference clips (the output is cropped to it).
+        f0s: the clips' fundamentals, or None to skip the pitch score.
+        mel: the front end that computes the log-mel of the output.
+        generator: the sampling noise.
+        num_inference_steps, noise_schedule: the schedule (see :func:`evaluate_vocoder`).
+
+    Returns:
+        (fraction of clips with the right pitch, or None without ``f0s``; (B,) log-mel L1).
+    """
+    out = pipe(
+        mels,
+        generator=generator,
+        num_inference_steps=num_inference_steps,
+        noise_schedule=noise_schedule,
+    )
+    audio = torch.as_tensor(out.audios)[..., :length]  # type: ignore[union-attr]
+    pitch = None if f0s is None else pitch_accuracy(audio, list(f0s), mel.sampling_rate)
+    return pitch, log_mel_l1(audio, mels, mel)
+
+
 def evaluate_vocoder(
     pipe: BDDMPipeline,
     dataset: ToneDataset,
@@ -150,16 +186,19 @@ def evaluate_vocoder(
     for r in range(repeats):
         hits = 0.0
         for k, (length, mels, f0s) in enumerate(batches):
-            out = pipe(
+            pitch, l1 = vocode_and_score(
+                pipe,
                 mels,
-                generator=torch.Generator().manual_seed(seed + r * len(batches) + k),
+                length,
+                f0s,
+                mel,
+                torch.Generator().manual_seed(seed + r * len(batches) + k),
                 num_inference_steps=num_inference_steps,
                 noise_schedule=noise_schedule,
             )
-            audio = torch.as_tensor(out.audios)[..., :length]  # type: ignore[union-attr]
             steps = len(pipe.scheduler.timesteps)
-            hits += pitch_accuracy(audio, f0s, dataset.sampling_rate) * len(f0s)
-            distance += float(log_mel_l1(audio, mels, mel).sum())
+            hits += (pitch or 0.0) * len(f0s)
+            distance += float(l1.sum())
         per_repeat.append(hits / len(picked))
     return VocoderScores(
         pitch_accuracy=sum(per_repeat) / repeats,

@@ -205,22 +205,26 @@ def _score(
 ) -> tuple[float | None, float]:
     """(pitch accuracy or None, log-mel L1) of the references vocoded with ``betas``, averaged
     over ``repeats`` noise draws (seeds ``seed``, ``seed + 1``, ...)."""
-    from diffusers_hub_bddm.data import pitch_accuracy
-    from diffusers_hub_bddm.evaluate import log_mel_l1
+    from diffusers_hub_bddm.evaluate import vocode_and_score
     from diffusers_hub_bddm.pipeline import BDDMPipeline
 
     pipe = BDDMPipeline(diffwave=score_model, scheduler=scheduler, mel=front_end)  # type: ignore[arg-type]
     pipe.set_progress_bar_config(disable=True)
-    pitches, distances = [], []
-    for r in range(repeats):
-        generator = torch.Generator().manual_seed(seed + r)
-        out = pipe(mel_spectrogram, generator=generator, noise_schedule=betas)
-        audio = torch.as_tensor(out.audios)[..., : reference_audio.shape[-1]]  # type: ignore[union-attr]
-        distances.append(float(log_mel_l1(audio, mel_spectrogram, front_end).mean()))
-        if f0s is not None:
-            pitches.append(pitch_accuracy(audio, list(f0s), front_end.sampling_rate))
-    pitch = sum(pitches) / repeats if f0s is not None else None
-    return pitch, sum(distances) / repeats
+    length = reference_audio.shape[-1]
+    scores = [
+        vocode_and_score(
+            pipe,
+            mel_spectrogram,
+            length,
+            f0s,
+            front_end,
+            torch.Generator().manual_seed(seed + r),
+            noise_schedule=betas,
+        )
+        for r in range(repeats)
+    ]
+    pitch = None if f0s is None else sum(p or 0.0 for p, _ in scores) / repeats
+    return pitch, sum(float(l1.mean()) for _, l1 in scores) / repeats
 
 
 def search_noise_schedule(

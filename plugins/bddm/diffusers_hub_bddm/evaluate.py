@@ -118,7 +118,9 @@ def vocode_and_score(
         f0s: the clips' fundamentals, or None to skip the pitch score.
         mel: the front end that computes the log-mel of the output.
         generator: the sampling noise.
-        num_inference_steps, noise_schedule: the schedule (see :func:`evaluate_vocoder`).
+        num_inference_steps: respace the training schedule to this many steps.
+        noise_schedule: a searched schedule's betas (clean end first); with neither, the
+            pipeline's own schedule runs.
 
     Returns:
         (fraction of clips with the right pitch, or None without ``f0s``; (B,) log-mel L1).

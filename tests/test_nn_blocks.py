@@ -33,7 +33,8 @@ from diffusers_hub.nn import (
     remap_legacy_attention_keys,
     timestep_embedding,
 )
-from diffusers_hub.nn._kernels import conv2d, linear
+from diffusers_hub.nn._kernels import conv2d, linear, onednn_enabled
+from diffusers_hub.nn.attention import _FOLDED
 
 TOL = 1e-5
 
@@ -186,6 +187,48 @@ def test_upsample_conv_runs_as_phase_kernels_on_the_small_map(shape: tuple[int, 
     torch.testing.assert_close(y.detach(), expected().detach(), atol=TOL, rtol=0)
 
 
+def test_conv2d_add_sums_into_out_in_place_where_it_applies() -> None:
+    from diffusers_hub.nn._kernels import conv2d_add_, onednn_enabled
+
+    conv = Conv2d(8, 6, 3, padding=1)
+    x = torch.randn(2, 8, 5, 7).contiguous(memory_format=torch.channels_last)
+    out = torch.randn(2, 6, 5, 7).contiguous(memory_format=torch.channels_last)
+    want = out + F.conv2d(x, conv.weight, conv.bias, padding=1)
+    with torch.no_grad():
+        before = out.clone()
+        assert conv2d_add_(conv, x, out[:, :, :4]) is None  # wrong shape: untouched
+        assert conv2d_add_(conv, x.contiguous(), out) is None  # NCHW input: not held
+        torch.testing.assert_close(out, before, atol=0, rtol=0)
+        summed = conv2d_add_(conv, x, out)
+        if onednn_enabled(x):
+            assert summed is out
+            torch.testing.assert_close(out, want.detach(), atol=TOL, rtol=0)
+        else:
+            assert summed is None
+    assert conv2d_add_(conv, x, out.clone()) is None  # gradients on: the plain path
+
+
+def test_blocks_built_under_inference_mode_run_the_plain_path() -> None:
+    """Parameters made under ``torch.inference_mode`` have no version counter to hold kernels by."""
+    from diffusers_hub.nn import _kernels
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 8, 6, 6, generator=gen).contiguous(memory_format=torch.channels_last)
+    temb = torch.randn(2, 4, generator=gen)
+    with torch.inference_mode():
+        conv = Conv2d(8, 8, 3, padding=1)
+        block = ResnetBlock2D(8, 12, temb_channels=4, groups=4, up=True)
+        attn = Attention(8, heads=1, bias=True, norm_num_groups=4, residual_connection=True)
+        torch.testing.assert_close(conv(x), F.conv2d(x, conv.weight, conv.bias, padding=1))
+        assert block(x, temb).shape == (2, 12, 12, 12)
+        assert attn(x).shape == x.shape
+        assert conv not in _kernels._PACKED and attn not in _FOLDED
+    copy = Attention(8, heads=1, bias=True, norm_num_groups=4, residual_connection=True)
+    copy.load_state_dict({k: v.clone() for k, v in attn.state_dict().items()})
+    with torch.no_grad():
+        torch.testing.assert_close(copy(x), attn(x), atol=TOL, rtol=0)
+
+
 def test_upsampling_resnet_block_fuses_its_first_conv_with_gradients_off() -> None:
     block = ResnetBlock2D(8, 12, temb_channels=12, groups=4, up=True)
     x = torch.randn(2, 8, 5, 5).contiguous(memory_format=torch.channels_last)
@@ -221,6 +264,9 @@ def test_resnet_block_matches_reference(kwargs: dict[str, object]) -> None:
     with torch.no_grad():
         expected = ref(x, temb)
         torch.testing.assert_close(ours(x, temb), expected, atol=TOL, rtol=0)
+        # channels-last, as the UNets run on CPU: held kernels, conv2 summed into the shortcut
+        cl = ours(x.contiguous(memory_format=torch.channels_last), temb)
+        torch.testing.assert_close(cl, expected, atol=TOL, rtol=0)
     # with autograd on (no in-place shortcuts) the result is the same and backprop works
     out = ours(x.requires_grad_(), temb)
     torch.testing.assert_close(out, expected, atol=TOL, rtol=0)
@@ -266,7 +312,9 @@ def test_upsample_matches_reference() -> None:
 # -- attention -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("heads,dim_head,groups", [(1, 32, 8), (4, 8, 8), (2, 8, None)])
+@pytest.mark.parametrize(
+    "heads,dim_head,groups", [(1, 32, 8), (1, 16, 8), (1, 48, None), (4, 8, 8), (2, 8, None)]
+)
 def test_spatial_attention_matches_reference(heads: int, dim_head: int, groups: int | None) -> None:
     attention_processor = pytest.importorskip("diffusers.models.attention_processor")
     shared: dict[str, Any] = {
@@ -290,6 +338,13 @@ def test_spatial_attention_matches_reference(heads: int, dim_head: int, groups: 
         torch.testing.assert_close(ours(x), expected, atol=TOL, rtol=0)
         cl = ours(x.contiguous(memory_format=torch.channels_last))
         torch.testing.assert_close(cl, expected, atol=TOL, rtol=0)
+        # one head, channels-last, gradients off: the projections run folded (two, not four)
+        assert (ours in _FOLDED) == (heads == 1 and onednn_enabled(x))
+        # the folded kernel follows its sources: change one in place, compare again
+        ours.to_v.weight.mul_(-0.5)
+        ref.to_v.weight.mul_(-0.5)
+        cl = ours(x.contiguous(memory_format=torch.channels_last))
+        torch.testing.assert_close(cl, ref(x), atol=TOL, rtol=0)
         # the same module on a (B, N, C) sequence
         seq = x.flatten(2).transpose(1, 2)
         torch.testing.assert_close(ours(seq), ref(seq), atol=TOL, rtol=0)

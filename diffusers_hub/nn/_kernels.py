@@ -24,6 +24,8 @@ __all__ = [
     "conv2d",
     "contiguous_state",
     "conv2d_adaptive",
+    "conv2d_add_",
+    "held",
     "hold_conv_weights",
     "linear",
     "linear_rows",
@@ -249,12 +251,49 @@ def conv2d_adaptive(
     return conv2d(x, weight, bias, stride, padding)
 
 
-# layer -> (key, oneDNN's blocked kernel, bias), the key being the versions and storages of the
-# weight and bias and the input shape: the layer's own kernel (_PACKED) and the phase kernels of
-# its upsampling form (_PHASES)
+# module -> (key, *derived): tensors derived from a module's parameters, with the key (the
+# versions and storages of those parameters and the input shape) they were made for. Held here:
+# oneDNN's blocked copy of a convolution's own kernel (_PACKED) and of the phase kernels of its
+# upsampling form (_PHASES).
 _Held = weakref.WeakKeyDictionary[nn.Module, tuple[Any, ...]]
 _PACKED: _Held = weakref.WeakKeyDictionary()
 _PHASES: _Held = weakref.WeakKeyDictionary()
+
+
+def held(
+    cache: _Held,
+    owner: nn.Module,
+    x: Tensor,
+    sources: tuple[Tensor | None, ...],
+    derive: Callable[..., tuple[Any, ...]],
+) -> tuple[Any, ...] | None:
+    """``derive(*sources)``, made once per ``owner`` and reused while ``sources`` are unchanged.
+
+    The result is kept in ``cache`` while gradients are off (``torch.no_grad``, as pipelines
+    sample, or ``torch.inference_mode``: no autograd to feed) and made again when a source tensor
+    changes (in-place update, ``.data`` swap) or the shape of ``x`` does. Returns None where
+    holding does not apply: gradients on, an ``x`` that is not a channels-last float32 CPU map
+    (:func:`onednn_enabled`), sources of another dtype or made under ``torch.inference_mode``.
+    """
+    if not (
+        not torch.is_grad_enabled()
+        and x.ndim == 4
+        and onednn_enabled(x)
+        and x.is_contiguous(memory_format=torch.channels_last)
+        # an inference tensor (made under torch.inference_mode) has no version counter, so an
+        # in-place change to it could not be seen: such parameters run the plain path
+        and all(t is None or (t.dtype == x.dtype and not t.is_inference()) for t in sources)
+    ):
+        return None
+    key = (
+        *((None, None) if t is None else (t._version, t.data_ptr()) for t in sources),
+        tuple(x.shape),
+    )
+    found = cache.get(owner)
+    if found is None or found[0] != key:
+        with torch.no_grad():
+            cache[owner] = found = (key, *derive(*sources))
+    return found[1:]
 
 
 def _held_kernel(
@@ -265,48 +304,27 @@ def _held_kernel(
     padding: int,
     kernel: Callable[[Tensor, Tensor | None], tuple[Tensor, Tensor | None]],
 ) -> tuple[Tensor, Tensor | None] | None:
-    """oneDNN's blocked copy of a kernel derived from ``layer``'s weights, made once and reused.
+    """oneDNN's blocked copy of a kernel derived from ``layer``'s weights, held by :func:`held`.
 
-    ``kernel(weight, bias) -> (kernel, bias)`` derives the kernel to hold (the weights as they are
-    for a plain convolution). The copy is kept per layer in ``cache`` while gradients are off
-    (``torch.no_grad``, as pipelines sample, or ``torch.inference_mode``: no autograd to feed) and
-    made again when the weight or bias changes (in-place update, ``.data`` swap) or the input
-    shape does.
-    Returns None where holding does not apply (gradients on, NCHW input, other devices and
-    dtypes).
+    ``kernel(weight, bias) -> (kernel, bias)`` derives the kernel (the weights as they are for a
+    plain convolution). Returns None where holding does not apply.
     """
-    weight = layer.weight
-    if not (
-        not torch.is_grad_enabled()
-        and x.ndim == 4
-        and weight.dtype == x.dtype
-        and onednn_enabled(x)
-        and x.is_contiguous(memory_format=torch.channels_last)
-    ):
-        return None
-    bias_of = layer.bias
-    key = (
-        weight._version,
-        weight.data_ptr(),
-        -1 if bias_of is None else bias_of._version,
-        0 if bias_of is None else bias_of.data_ptr(),
-        tuple(x.shape),
-    )
-    held = cache.get(layer)
-    if held is None or held[0] != key:
-        with torch.no_grad():
-            derived, bias = kernel(weight, layer.bias)
-            # the stub lacks the trailing input-size argument the kernel takes
-            packed = torch._C._nn.mkldnn_reorder_conv2d_weight(  # type: ignore[call-arg]
-                derived.contiguous().to_mkldnn(),
-                [padding, padding],
-                [stride, stride],
-                [1, 1],
-                1,
-                list(x.shape),
-            )
-        cache[layer] = held = (key, packed, bias)
-    return held[1], held[2]
+
+    def blocked(weight: Tensor, bias: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        derived, bias = kernel(weight, bias)
+        # the stub lacks the trailing input-size argument the kernel takes
+        packed = torch._C._nn.mkldnn_reorder_conv2d_weight(  # type: ignore[call-arg]
+            derived.contiguous().to_mkldnn(),
+            [padding, padding],
+            [stride, stride],
+            [1, 1],
+            1,
+            list(x.shape),
+        )
+        return packed, bias
+
+    found = held(cache, layer, x, (layer.weight, layer.bias), blocked)
+    return None if found is None else (found[0], found[1])
 
 
 def _as_stored(weight: Tensor, bias: Tensor | None) -> tuple[Tensor, Tensor | None]:
@@ -330,6 +348,39 @@ def _packed_conv(layer: nn.Conv2d, x: Tensor, stride: int, padding: int) -> Tens
         x, held[0], held[1], pad, step, [1, 1], 1, "none", [], ""
     )
     return out
+
+
+def conv2d_add_(layer: nn.Conv2d, x: Tensor, out: Tensor) -> Tensor | None:
+    """``out += layer(x)`` in one oneDNN pass (the convolution's binary add post-op), with the layer's
+    held kernel: no tensor is allocated for the convolution's result, and no separate add runs.
+
+    Applies where :func:`_packed_conv` does (gradients off, channels-last float32 on CPU, a plain
+    convolution) and ``out`` is a channels-last tensor of the result's shape; returns ``out``, or
+    None where it does not apply (then ``out`` is untouched).
+    """
+    stride, padding = layer.stride[0], layer.padding
+    if not (
+        layer.groups == 1
+        and layer.padding_mode == "zeros"
+        and layer.dilation == (1, 1)
+        and isinstance(padding, tuple)
+        and padding[0] == padding[1]
+        and layer.stride == (stride, stride)
+        and out.dtype == x.dtype
+        and out.is_contiguous(memory_format=torch.channels_last)
+    ):
+        return None
+    held = _held_kernel(_PACKED, layer, x, stride, padding[0], _as_stored)
+    n, _, h, w = x.shape
+    k = layer.kernel_size
+    size = (n, layer.out_channels, (h + 2 * padding[0] - k[0]) // stride + 1)
+    if held is None or out.shape != (*size, (w + 2 * padding[1] - k[1]) // stride + 1):
+        return None
+    pad, step = [padding[0], padding[0]], [stride, stride]
+    result: Tensor = torch.ops.mkldnn._convolution_pointwise_.binary(
+        out, x, held[0], held[1], pad, step, [1, 1], 1, "add", None, None, [], None
+    )
+    return result
 
 
 def _phase_kernels(weight: Tensor, bias: Tensor | None) -> tuple[Tensor, Tensor | None]:

@@ -4,15 +4,20 @@ legacy attention weight names."""
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from diffusers_hub.nn._kernels import conv2d, linear, memory_format_of
+from diffusers_hub.nn._kernels import conv2d, held, linear, memory_format_of
 
 __all__ = ["Attention", "remap_legacy_attention_keys"]
+
+# Attention -> (key, (C + C_out, C, 1, 1) folded projection kernel, its bias): see
+# Attention._fold_projections
+_FOLDED: weakref.WeakKeyDictionary[nn.Module, tuple[object, ...]] = weakref.WeakKeyDictionary()
 
 
 class Attention(nn.Module):
@@ -167,6 +172,12 @@ class Attention(nn.Module):
                 .permute(0, 3, 1, 2)
                 .contiguous(memory_format=memory_format_of(hidden))
             )
+        if mask is None and self.heads == 1:
+            projections = (self.to_q, self.to_k, self.to_v, self._out_projection)
+            sources = tuple(t for layer in projections for t in (layer.weight, layer.bias))
+            folded = held(_FOLDED, self, x, sources, self._fold_projections)
+            if folded is not None:
+                return self._attend_folded(x, folded[0], folded[1])
         weight = torch.cat([self.to_q.weight, self.to_k.weight, self.to_v.weight])
         bias = None
         if self.to_q.bias is not None and self.to_k.bias is not None and self.to_v.bias is not None:
@@ -182,6 +193,53 @@ class Attention(nn.Module):
         proj = self._out_projection
         projected: Tensor = self.to_out[1](conv2d(out, proj.weight[:, :, None, None], proj.bias))
         return projected
+
+    @staticmethod
+    def _fold_projections(
+        wq: Tensor,
+        bq: Tensor | None,
+        wk: Tensor,
+        bk: Tensor | None,
+        wv: Tensor,
+        bv: Tensor | None,
+        wo: Tensor,
+        bo: Tensor | None,
+    ) -> tuple[Tensor, Tensor]:
+        """One-head self-attention's four projections folded into two, applied to ``x`` at once.
+
+        The score of query ``i`` on key ``j`` is ``(Wq x_i + bq) . (Wk x_j + bk)``; the terms
+        without ``x_j`` are the same for every key and cancel in the softmax, leaving
+        ``(Wk^T Wq x_i + Wk^T bq) . x_j``: the keys are ``x`` itself. The output
+        ``Wo (sum_j p_ij (Wv x_j + bv)) + bo`` is ``sum_j p_ij (Wo Wv x_j + Wo bv + bo)`` since the
+        weights ``p_ij`` sum to one: the values carry the output projection. Returns the
+        ((C + C_out), C, 1, 1) kernel of ``(Wk^T Wq; Wo Wv)``, channels-last, and its bias.
+        """
+        del bk  # cancels in the softmax
+        wide = torch.float64  # the products are formed once, in double precision
+        q_weight = wk.to(wide).t() @ wq.to(wide)
+        q_bias = (
+            torch.zeros(wq.shape[1], dtype=wide) if bq is None else wk.to(wide).t() @ bq.to(wide)
+        )
+        v_weight = wo.to(wide) @ wv.to(wide)
+        v_bias = torch.zeros(wo.shape[0], dtype=wide) if bv is None else wo.to(wide) @ bv.to(wide)
+        if bo is not None:
+            v_bias = v_bias + bo.to(wide)
+        kernel = torch.cat([q_weight, v_weight]).to(wq.dtype)[:, :, None, None]
+        bias = torch.cat([q_bias, v_bias]).to(wq.dtype)
+        return kernel.contiguous(memory_format=torch.channels_last), bias
+
+    def _attend_folded(self, x: Tensor, kernel: Tensor, bias: Tensor) -> Tensor:
+        """(B, C, H, W) channels-last normalized map -> (B, C_out, H, W) attention output with
+        the projections of :meth:`_fold_projections`: 2 C^2 multiply-adds per pixel for the
+        projections where the four take 4 C^2."""
+        b, c, height, width = x.shape
+        tokens = conv2d(x, kernel, bias).permute(0, 2, 3, 1).view(b, 1, height * width, -1)
+        keys = x.permute(0, 2, 3, 1).view(b, 1, height * width, c)
+        q, v = tokens[..., :c], tokens[..., c:]
+        out = F.scaled_dot_product_attention(q, keys, v, scale=self.dim_head**-0.5)
+        out = out.view(b, height, width, v.shape[-1]).permute(0, 3, 1, 2)
+        folded: Tensor = self.to_out[1](out)
+        return folded
 
 
 _LEGACY_PROJECTIONS = {"query": "to_q", "key": "to_k", "value": "to_v", "proj_attn": "to_out.0"}

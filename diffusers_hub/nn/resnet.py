@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from diffusers_hub.nn._kernels import Conv2d, upsample_nearest_conv
+from diffusers_hub.nn._kernels import Conv2d, conv2d_add_, upsample_nearest_conv
 from diffusers_hub.nn.activations import get_activation
 from diffusers_hub.nn.sampling import Downsample2D, Upsample2D
 
@@ -170,12 +170,14 @@ class ResnetBlock2D(nn.Module):
             h = self.norm2(h)
         h = apply_activation(self.nonlinearity, h, inplace=inplace)
         h = self.dropout(h)
-        conv_out: Tensor = self.conv2(h)
-        h = conv_out
-
         if self.conv_shortcut is not None:
             x = self.conv_shortcut(x)
-        out = h.add_(x) if inplace else h + x
+        # a shortcut's output is ours to overwrite: conv2 adds its result into it in one pass
+        into_shortcut = self.conv_shortcut is not None and inplace
+        out = conv2d_add_(self.conv2, h, x) if into_shortcut else None
+        if out is None:
+            conv_out: Tensor = self.conv2(h)
+            out = conv_out.add_(x) if inplace else conv_out + x
         if self.output_scale_factor != 1.0:
             out = out.div_(self.output_scale_factor) if inplace else out / self.output_scale_factor
         return out

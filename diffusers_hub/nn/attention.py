@@ -28,7 +28,9 @@ class Attention(nn.Module):
     ``K, V = to_k(c), to_v(c)`` where the context ``c`` is ``encoder_hidden_states`` (cross-attention)
     or ``x`` itself. A feature map (B, C, H, W) is treated as the sequence of its H*W pixels and
     returned in the same shape; ``group_norm`` (when configured) normalizes ``x`` first, and
-    ``residual_connection`` adds the block input back.
+    ``residual_connection`` adds the block input back. One-head self-attention on a channels-last
+    float32 CPU map with gradients off runs its four projections folded into two
+    (:meth:`_fold_projections`), equal up to float rounding.
 
     Args:
         query_dim: channels of the queries (and of the output).

@@ -350,6 +350,22 @@ def _packed_conv(layer: nn.Conv2d, x: Tensor, stride: int, padding: int) -> Tens
     return out
 
 
+def _plain_geometry(layer: nn.Conv2d) -> tuple[int, int] | None:
+    """(stride, padding) of a zero-padded, ungrouped, undilated ``layer`` with the same stride and
+    padding on both axes (the convolutions oneDNN is called for directly), else None."""
+    padding = layer.padding
+    if (
+        layer.groups == 1
+        and layer.padding_mode == "zeros"
+        and layer.dilation == (1, 1)
+        and isinstance(padding, tuple)
+        and padding[0] == padding[1]
+        and layer.stride[0] == layer.stride[1]
+    ):
+        return layer.stride[0], int(padding[0])
+    return None
+
+
 def conv2d_add_(layer: nn.Conv2d, x: Tensor, out: Tensor) -> Tensor | None:
     """``out += layer(x)`` in one oneDNN pass (the convolution's binary add post-op), with the layer's
     held kernel: no tensor is allocated for the convolution's result, and no separate add runs.
@@ -358,25 +374,19 @@ def conv2d_add_(layer: nn.Conv2d, x: Tensor, out: Tensor) -> Tensor | None:
     convolution) and ``out`` is a channels-last tensor of the result's shape; returns ``out``, or
     None where it does not apply (then ``out`` is untouched).
     """
-    stride, padding = layer.stride[0], layer.padding
-    if not (
-        layer.groups == 1
-        and layer.padding_mode == "zeros"
-        and layer.dilation == (1, 1)
-        and isinstance(padding, tuple)
-        and padding[0] == padding[1]
-        and layer.stride == (stride, stride)
-        and out.dtype == x.dtype
-        and out.is_contiguous(memory_format=torch.channels_last)
+    geometry = _plain_geometry(layer)
+    if geometry is None or not (
+        out.dtype == x.dtype and out.is_contiguous(memory_format=torch.channels_last)
     ):
         return None
-    held = _held_kernel(_PACKED, layer, x, stride, padding[0], _as_stored)
-    n, _, h, w = x.shape
-    k = layer.kernel_size
-    size = (n, layer.out_channels, (h + 2 * padding[0] - k[0]) // stride + 1)
-    if held is None or out.shape != (*size, (w + 2 * padding[1] - k[1]) // stride + 1):
+    stride, padding = geometry
+    held = _held_kernel(_PACKED, layer, x, stride, padding, _as_stored)
+    spatial = tuple(
+        (size + 2 * padding - k) // stride + 1 for size, k in zip(x.shape[2:], layer.kernel_size)
+    )
+    if held is None or out.shape != (x.shape[0], layer.out_channels, *spatial):
         return None
-    pad, step = [padding[0], padding[0]], [stride, stride]
+    pad, step = [padding, padding], [stride, stride]
     result: Tensor = torch.ops.mkldnn._convolution_pointwise_.binary(
         out, x, held[0], held[1], pad, step, [1, 1], 1, "add", None, None, [], None
     )
@@ -446,16 +456,9 @@ class Conv2d(nn.Conv2d):
 
     def forward(self, input: Tensor) -> Tensor:
         """(B, C_in, H, W) -> (B, C_out, H', W')."""
-        plain = (
-            self.groups == 1
-            and self.padding_mode == "zeros"
-            and self.dilation == (1, 1)
-            and isinstance(self.padding, tuple)
-            and self.padding[0] == self.padding[1]
-            and self.stride[0] == self.stride[1]
-        )
-        if plain:
-            stride, padding = self.stride[0], int(self.padding[0])
+        geometry = _plain_geometry(self)
+        if geometry is not None:
+            stride, padding = geometry
             packed = _packed_conv(self, input, stride, padding)
             if packed is not None:
                 return packed

@@ -40,6 +40,7 @@ def _call_options(pipe: Any, args: argparse.Namespace, generator: Any) -> dict[s
         "prompt": (args.prompt, "--prompt"),
         "guidance_scale": (args.guidance_scale, "--guidance-scale"),
         "eta": (args.eta, "--eta"),
+        "temperature": (args.temperature, "--temperature"),
         "upsample_strength": (args.upsample_strength, "--upsample-strength"),
     }
     batch = args.batch_size if args.batch_size != 1 else None
@@ -172,6 +173,11 @@ def add_parsers(sub: argparse._SubParsersAction[Any]) -> None:
         "--guidance-scale", type=float, help="classifier-free guidance (text pipelines)"
     )
     gen.add_argument("--eta", type=float, help="DDIM eta (0 deterministic, 1 ancestral)")
+    gen.add_argument(
+        "--temperature",
+        type=float,
+        help="factor in [0, 1] on each reverse step's noise (samplers that take it: bddm)",
+    )
     gen.add_argument(
         "--upsample-strength",
         type=float,

@@ -29,6 +29,16 @@ def _add_data_arguments(p: argparse.ArgumentParser, clips: int, segment: int) ->
     add_note_arguments(p, items=clips, segment=segment, seed=1, title="held-out notes")
 
 
+def _add_temperature(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        help=f"factor in [0, 1] on the noise each reverse step adds {what} (default: the "
+        "scheduler's; 1 is DDPM / BDDM sampling, 0 takes each step's mean)",
+    )
+
+
 def add_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add ``bddm`` with its ``search`` and ``evaluate`` subcommands."""
     bddm = subparsers.add_parser("bddm", help="BDDM noise-schedule search and evaluation")
@@ -61,6 +71,7 @@ def add_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
     s.add_argument(
         "--wav", type=Path, nargs="+", default=None, help="score on these recordings instead"
     )
+    _add_temperature(s, "when scoring a candidate; the written scheduler keeps it")
     s.add_argument("--out", required=True, type=Path, help="scheduler folder to write")
     s.add_argument("--no-progress", action="store_true")
     _add_data_arguments(s, clips=8, segment=8192)
@@ -86,6 +97,7 @@ def add_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
         default=1,
         help="vocode every clip this many times with other noise and average (1)",
     )
+    _add_temperature(e, "")
     _add_data_arguments(e, clips=32, segment=8192)
     e.set_defaults(func=_cmd_evaluate)
 
@@ -148,6 +160,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         attempts=args.attempts,
         seed=args.seed,
         repeats=args.repeats,
+        temperature=args.temperature,
         progress=not args.no_progress,
     )
     result.save(args.out)
@@ -158,6 +171,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         f"{pitch}; {len(result.candidates)} candidates)"
     )
     print("betas: " + ", ".join(f"{b:.6g}" for b in best.betas))
+    print(f"temperature: {result.base_config['temperature']:g}")
     return 0
 
 
@@ -174,6 +188,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         seed=args.seed,
         batch_size=args.batch_size,
         repeats=args.repeats,
+        temperature=args.temperature,
     )
     print(json.dumps(scores.as_dict()))
     return 0

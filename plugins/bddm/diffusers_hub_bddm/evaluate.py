@@ -108,6 +108,7 @@ def vocode_and_score(
     *,
     num_inference_steps: int | None = None,
     noise_schedule: Sequence[float] | None = None,
+    temperature: float | None = None,
 ) -> tuple[float | None, Tensor]:
     """Vocode one batch of log-mels and score it.
 
@@ -121,6 +122,7 @@ def vocode_and_score(
         num_inference_steps: respace the training schedule to this many steps.
         noise_schedule: a searched schedule's betas (clean end first); with neither, the
             pipeline's own schedule runs.
+        temperature: factor on each step's noise (default: the scheduler's).
 
     Returns:
         (fraction of clips with the right pitch, or None without ``f0s``; (B,) log-mel L1).
@@ -130,6 +132,7 @@ def vocode_and_score(
         generator=generator,
         num_inference_steps=num_inference_steps,
         noise_schedule=noise_schedule,
+        temperature=temperature,
     )
     audio = torch.as_tensor(out.audios)[..., :length]  # type: ignore[union-attr]
     pitch = None if f0s is None else pitch_accuracy(audio, list(f0s), mel.sampling_rate)
@@ -143,6 +146,7 @@ def evaluate_vocoder(
     *,
     num_inference_steps: int | None = None,
     noise_schedule: Sequence[float] | None = None,
+    temperature: float | None = None,
     seed: int = 0,
     batch_size: int = 16,
     repeats: int = 1,
@@ -157,6 +161,7 @@ def evaluate_vocoder(
             :class:`~diffusers_hub_bddm.pipeline.BDDMPipeline`); with neither this nor
             ``noise_schedule`` the pipeline's searched schedule runs.
         noise_schedule: a searched schedule's betas (clean end first).
+        temperature: factor on each step's noise (default: the scheduler's ``temperature``).
         seed: seed of the sampling noise (batch k of repeat r uses ``seed + r * batches + k``).
         batch_size: clips vocoded at once.
         repeats: vocode every clip this many times, each with its own noise, and average.
@@ -197,6 +202,7 @@ def evaluate_vocoder(
                 torch.Generator().manual_seed(seed + r * len(batches) + k),
                 num_inference_steps=num_inference_steps,
                 noise_schedule=noise_schedule,
+                temperature=temperature,
             )
             steps = len(pipe.scheduler.timesteps)
             hits += (pitch or 0.0) * len(f0s)

@@ -152,6 +152,7 @@ class BDDMPipeline(DiffusionPipeline):
         callback_steps: int = 1,
         audio: torch.Tensor | np.ndarray | None = None,
         audio_sampling_rate: int | None = None,
+        temperature: float | None = None,
     ) -> AudioPipelineOutput | tuple[object]:
         """Vocode log-mel spectrograms.
 
@@ -173,6 +174,9 @@ class BDDMPipeline(DiffusionPipeline):
             audio: a waveform to analyse and resynthesise instead of a spectrogram (see
                 :meth:`analyse`); the output is cropped to its length.
             audio_sampling_rate: the rate of ``audio`` (default: :attr:`sampling_rate`).
+            temperature: factor in [0, 1] on the noise each reverse step adds (default: the
+                scheduler's ``temperature``, which a searched scheduler folder records; 1 is
+                DDPM / BDDM sampling, 0 takes each step's mean).
 
         Returns:
             ``audios``: (B, 1, frames * hop_length) waveforms clipped to [-1, 1];
@@ -214,7 +218,9 @@ class BDDMPipeline(DiffusionPipeline):
         length = mel.shape[-1] * self.diffwave.hop_length
         shape = (mel.shape[0], self.diffwave.config.in_channels, length)
         sample = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
-        self.scheduler.set_timesteps(num_inference_steps, device=device, betas=noise_schedule)
+        self.scheduler.set_timesteps(
+            num_inference_steps, device=device, betas=noise_schedule, temperature=temperature
+        )
         for i, t in enumerate(self.progress_bar(self.scheduler.timesteps)):
             eps = self.diffwave(sample, t, mel).sample
             sample = self.scheduler.step(eps, t, sample, generator=generator).prev_sample

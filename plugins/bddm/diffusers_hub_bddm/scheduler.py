@@ -11,7 +11,10 @@ $$x_{n-1} = \\frac{1}{\\sqrt{1 - b_n}}\\Big(x_n - \\frac{b_n}{\\sqrt{1 - \\hat\\
 \\epsilon_\\theta(x_n, t_n)\\Big) + \\sigma_n z, \\qquad
 \\sigma_n^2 = b_n \\frac{1 - \\hat\\alpha_{n-1}^2}{1 - \\hat\\alpha_n^2},$$
 
-without noise at the last step. Without a searched schedule, ``set_timesteps(n)`` respaces the
+without noise at the last step. ``temperature`` (config field or ``set_timesteps`` argument)
+multiplies $\\sigma_n$: 1 is the sampler above; under 1 each step lands nearer its mean, and 0
+takes the mean at every step (the idea of sampling a flow vocoder such as WaveGlow at a reduced
+standard deviation, applied to each reverse step). Without a searched schedule, ``set_timesteps(n)`` respaces the
 training schedule (``b = 1 - alpha_bar_t / alpha_bar_prev`` between the chosen steps), and with
 n = T it is the plain DDPM sampler.
 
@@ -72,6 +75,9 @@ class BDDMSchedulerConfig(SchedulerConfig):
     Attributes:
         noise_schedule: the searched betas $b_1 \\dots b_N$ from the clean end up (for example
             :data:`LJSPEECH_12_STEPS`); ``set_timesteps()`` without arguments uses them.
+        temperature: factor on the standard deviation $\\sigma_n$ of the noise each reverse
+            step adds (1: the DDPM / BDDM sampler; 0: the mean of every step). A searched
+            scheduler folder records the temperature its schedule was scored at.
     """
 
     num_train_timesteps: TrainTimesteps = 200
@@ -79,6 +85,7 @@ class BDDMSchedulerConfig(SchedulerConfig):
     beta_end: Beta = 0.02
     clip_sample: bool = False
     noise_schedule: list[float] | None = Field(default=None, max_length=LIMITS["timesteps"])
+    temperature: float = Field(default=1.0, ge=0.0, le=1.0)
 
     @field_validator("rescale_betas_zero_snr")
     @classmethod
@@ -110,8 +117,8 @@ class InferenceSchedule:
     Attributes:
         betas: (N,) $b_n$.
         noise_scales: (N,) $\\hat\\alpha_n = \\sqrt{\\prod_{i \\le n} (1 - b_i)}$.
-        sigmas: (N,) $\\sigma_n$ (``sigmas[0] = sqrt(b_0)``, never used: the last step adds no
-            noise).
+        sigmas: (N,) $\\sigma_n$ times the temperature (``sigmas[0]``, never used: the last step
+            adds no noise).
         timesteps: (N,) the continuous training steps $t_n$ the score network is queried at.
     """
 
@@ -126,6 +133,7 @@ class InferenceSchedule:
         betas: Sequence[float] | npt.ArrayLike,
         train_noise_scales: npt.NDArray[np.float64],
         timesteps: Sequence[float] | npt.ArrayLike | None = None,
+        temperature: float = 1.0,
     ) -> InferenceSchedule:
         """Build the schedule of ``betas`` (clean end first) against the training noise scales.
 
@@ -134,7 +142,10 @@ class InferenceSchedule:
             train_noise_scales: (T,) $\\sqrt{\\bar\\alpha_t}$ of the training schedule.
             timesteps: (N,) the training steps to query; computed with
                 :func:`noise_scale_to_timestep` when None.
+            temperature: factor on every $\\sigma_n$ (in [0, 1]).
         """
+        if not 0.0 <= temperature <= 1.0:
+            raise ValueError(f"temperature must lie in [0, 1]; got {temperature}")
         b = np.asarray(betas, dtype=np.float64).reshape(-1)
         alpha_bar = np.cumprod(1.0 - b)
         sigmas_sq = b.copy()
@@ -146,7 +157,8 @@ class InferenceSchedule:
             steps = np.asarray(timesteps, dtype=np.float64).reshape(-1)
             if steps.shape != b.shape:
                 raise ValueError(f"{steps.shape[0]} timesteps given for {b.shape[0]} betas")
-        return cls(betas=b, noise_scales=scales, sigmas=np.sqrt(sigmas_sq), timesteps=steps)
+        sigmas = np.sqrt(sigmas_sq) * float(temperature)
+        return cls(betas=b, noise_scales=scales, sigmas=sigmas, timesteps=steps)
 
 
 def noise_scale_to_timestep(
@@ -237,6 +249,7 @@ class BDDMScheduler(SchedulerMixin):
         device: str | torch.device | None = None,
         *,
         betas: Sequence[float] | None = None,
+        temperature: float | None = None,
     ) -> None:
         """Choose the inference schedule.
 
@@ -246,6 +259,8 @@ class BDDMScheduler(SchedulerMixin):
                 every training step when neither is set.
             device: where ``self.timesteps`` goes.
             betas: a searched schedule (clean end first) instead of the config's.
+            temperature: factor on the noise of each step for this schedule (default: the
+                config's ``temperature``).
 
         Raises:
             ValueError: both a step count and betas, or invalid values.
@@ -255,11 +270,14 @@ class BDDMScheduler(SchedulerMixin):
             raise ValueError("pass num_inference_steps or betas, not both")
         if num_inference_steps is None and betas is None and c.noise_schedule is not None:
             betas = c.noise_schedule
+        temp = c.temperature if temperature is None else float(temperature)
         if betas is not None:
             values = np.asarray(betas, dtype=np.float64).reshape(-1)
             if values.size == 0 or not np.all((values > 0) & (values < 1)):
                 raise ValueError("betas must be a non-empty list of values in (0, 1)")
-            self.schedule = InferenceSchedule.from_betas(values, self.train_noise_scales)
+            self.schedule = InferenceSchedule.from_betas(
+                values, self.train_noise_scales, temperature=temp
+            )
             self.custom_timesteps = True
         else:
             steps = c.num_train_timesteps if num_inference_steps is None else num_inference_steps
@@ -271,7 +289,10 @@ class BDDMScheduler(SchedulerMixin):
             log_keep = np.cumsum(np.log1p(-self.betas.numpy()))[picked]
             respaced = -np.expm1(np.diff(log_keep, prepend=0.0))
             self.schedule = InferenceSchedule.from_betas(
-                respaced, self.train_noise_scales, timesteps=picked.astype(np.float64)
+                respaced,
+                self.train_noise_scales,
+                timesteps=picked.astype(np.float64),
+                temperature=temp,
             )
             self.custom_timesteps = False
         descending = self.schedule.timesteps[::-1].copy()

@@ -115,6 +115,7 @@ class ScheduleSearchResult:
         path = Path(directory)
         self.scheduler(num_steps).save_pretrained(path)
         record = {
+            "temperature": self.base_config.get("temperature", 1.0),
             "best": _candidate_dict(self.best),
             "best_by_steps": {str(k): _candidate_dict(v) for k, v in self.best_by_steps.items()},
             "candidates": [_candidate_dict(c) for c in self.candidates],
@@ -202,6 +203,7 @@ def _score(
     front_end: MelSpectrogram,
     seed: int,
     repeats: int = 1,
+    temperature: float | None = None,
 ) -> tuple[float | None, float]:
     """(pitch accuracy or None, log-mel L1) of the references vocoded with ``betas``, averaged
     over ``repeats`` noise draws (seeds ``seed``, ``seed + 1``, ...)."""
@@ -220,6 +222,7 @@ def _score(
             front_end,
             torch.Generator().manual_seed(seed + r),
             noise_schedule=betas,
+            temperature=temperature,
         )
         for r in range(repeats)
     ]
@@ -242,6 +245,7 @@ def search_noise_schedule(
     beta_floor: float | None = None,
     seed: int = 0,
     repeats: int = 1,
+    temperature: float | None = None,
     progress: bool = True,
 ) -> ScheduleSearchResult:
     """Grid-search the start of the schedule network's proposals and keep the best schedule.
@@ -269,6 +273,9 @@ def search_noise_schedule(
         beta_floor: stop a proposal under this beta (default: the first training beta).
         seed: seed of all noise and of the perturbations.
         repeats: noise draws each candidate is scored over (the cost grows with it).
+        temperature: factor on the sampler's step noise that candidates are scored with
+            (default: the scheduler's); the result's scheduler keeps it. The proposals
+            themselves take full DDPM steps, as the schedule network was trained on.
         progress: show a progress bar.
 
     Returns:
@@ -295,6 +302,9 @@ def search_noise_schedule(
         raise ValueError(f"got {len(f0s)} f0s for {mels.shape[0]} reference clips")
     front_end = mel if mel is not None else MelSpectrogram()
     floor = float(scheduler.config.beta_start) if beta_floor is None else float(beta_floor)
+    temp = float(scheduler.config.temperature if temperature is None else temperature)
+    if not 0.0 <= temp <= 1.0:
+        raise ValueError(f"temperature must lie in [0, 1]; got {temperature}")
     scales = scheduler.train_noise_scales
     a_lo, a_hi = float(scales[-1]), float(scales[0])
     grid = [
@@ -323,7 +333,7 @@ def search_noise_schedule(
             generator=torch.Generator().manual_seed(seed),
         )
         pitch, l1 = _score(
-            scheduler, score_model, betas, mels, ref, f0s, front_end, seed + 1, repeats
+            scheduler, score_model, betas, mels, ref, f0s, front_end, seed + 1, repeats, temp
         )
         c = ScheduleCandidate(alpha, beta, tuple(betas), pitch, l1)
         candidates.append(c)
@@ -356,6 +366,7 @@ def search_noise_schedule(
     best = min(best_by_steps.values(), key=ScheduleCandidate.sort_key)
     base = {k: v for k, v in scheduler.config.to_dict().items() if not k.startswith("_")}
     base.pop("noise_schedule", None)
+    base["temperature"] = temp
     return ScheduleSearchResult(
         best=best,
         best_by_steps=dict(sorted(best_by_steps.items())),

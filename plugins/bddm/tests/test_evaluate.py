@@ -47,3 +47,16 @@ def test_evaluate_command_prints_the_scores(capsys: pytest.CaptureFixture[str]) 
     per_repeat = scores["pitch_accuracy_per_repeat"]
     assert len(per_repeat) == 2 and scores["pitch_accuracy"] == pytest.approx(sum(per_repeat) / 2)
     assert 0.0 < scores["log_mel_l1"] < 7.0
+
+
+def test_evaluate_command_takes_a_temperature(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["bddm", "evaluate", "--model", str(DEMO_FOLDER), "--clips", "2", "--segment", "1024"]
+    args += ["--f0-range", *map(str, F0), "--steps", "3"]
+    scores = {}
+    for temperature in ("0", "1", "1"):
+        assert cli_main([*args, "--temperature", temperature]) == 0
+        scores.setdefault(temperature, []).append(
+            json.loads(capsys.readouterr().out.strip().splitlines()[-1])["log_mel_l1"]
+        )
+    assert scores["1"][0] == scores["1"][1] != scores["0"][0]
+    assert cli_main([*args, "--temperature", "3"]) != 0

@@ -163,6 +163,53 @@ def test_generate_mel_and_wav(small_pipeline: BDDMPipeline, tmp_path: Path) -> N
     )
 
 
+def test_temperature_of_the_call_and_of_the_scheduler_folder(
+    small_pipeline: BDDMPipeline, tmp_path: Path
+) -> None:
+    from scipy.io import wavfile
+
+    from diffusers_hub.cli import main as cli_main
+
+    mel = _mel(small_pipeline)
+    full = small_pipeline(mel, generator=torch.manual_seed(5)).audios
+    cold = small_pipeline(mel, temperature=0.0, generator=torch.manual_seed(5)).audios
+    assert not torch.allclose(full, cold)
+    # at temperature 0 only the starting noise is random: the step noise is not used
+    gen = torch.Generator().manual_seed(5)
+    start = torch.randn(1, 1, mel.shape[-1] * 256, generator=gen)
+    assert small_pipeline.scheduler.schedule is not None
+    x = start
+    for t in small_pipeline.scheduler.timesteps:
+        eps = small_pipeline.diffwave(x, t, mel).sample
+        x = small_pipeline.scheduler.step(eps, t, x, generator=torch.manual_seed(99)).prev_sample
+    torch.testing.assert_close(cold, x.clamp(-1.0, 1.0))
+    # a saved scheduler's temperature is the pipeline's default; the call overrides it
+    scheduler = BDDMScheduler(noise_schedule=[1e-3, 0.05, 0.3], temperature=0.0)
+    parts = {"diffwave": small_pipeline.diffwave, "mel": small_pipeline.mel}
+    BDDMPipeline(scheduler=scheduler, **parts).save_pretrained(tmp_path / "cold")
+    loaded = BDDMPipeline.from_pretrained(tmp_path / "cold")
+    loaded.set_progress_bar_config(disable=True)
+    torch.testing.assert_close(loaded(mel, generator=torch.manual_seed(5)).audios, cold)
+    torch.testing.assert_close(
+        loaded(mel, temperature=1.0, generator=torch.manual_seed(5)).audios, full
+    )
+    # and the command line passes --temperature on
+    np.save(tmp_path / "mel.npy", mel.numpy())
+    args = [
+        "generate",
+        "bddm",
+        "--model",
+        str(tmp_path / "cold"),
+        "--mel",
+        str(tmp_path / "mel.npy"),
+    ]
+    assert (
+        cli_main([*args, "--seed", "5", "--temperature", "1", "--out", str(tmp_path / "t1.wav")])
+        == 0
+    )
+    np.testing.assert_allclose(wavfile.read(tmp_path / "t1.wav")[1], full[0, 0].numpy(), atol=1e-6)
+
+
 def test_generate_runs_the_shipped_demo(tmp_path: Path) -> None:
     from scipy.io import wavfile
 

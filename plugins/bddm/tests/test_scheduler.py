@@ -160,3 +160,37 @@ def test_config_round_trip_keeps_the_searched_schedule(tmp_path):
     loaded.set_timesteps()
     scheduler.set_timesteps()
     assert torch.equal(loaded.timesteps, scheduler.timesteps)
+
+
+def test_temperature_scales_the_step_noise(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    x, eps, z = (torch.randn(1, 1, 32, generator=g, dtype=torch.float64) for _ in range(3))
+
+    def step(scheduler: BDDMScheduler, **kwargs: Any) -> torch.Tensor:
+        scheduler.set_timesteps(**kwargs)
+        return scheduler.step(eps, scheduler.timesteps[1], x, variance_noise=z).prev_sample
+
+    betas = [0.01, 0.2, 0.5]
+    full = step(BDDMScheduler(noise_schedule=betas))
+    cold = BDDMScheduler(noise_schedule=betas, temperature=0.0)
+    mean = step(cold)
+    # the mean of the step is the one the untempered step adds its noise to
+    ab = np.cumprod([0.99, 0.8])
+    torch.testing.assert_close(mean, (x - 0.2 / math.sqrt(1 - ab[1]) * eps) / math.sqrt(0.8))
+    torch.testing.assert_close(step(cold, temperature=0.25), mean + 0.25 * (full - mean))
+    torch.testing.assert_close(step(BDDMScheduler(), betas=betas, temperature=0.0), mean)
+    # respaced schedules are tempered too
+    respaced = BDDMScheduler(temperature=0.5)
+    respaced.set_timesteps(12)
+    assert respaced.schedule is not None
+    plain = BDDMScheduler()
+    plain.set_timesteps(12)
+    assert plain.schedule is not None
+    np.testing.assert_allclose(respaced.schedule.sigmas, 0.5 * plain.schedule.sigmas)
+    # the folder keeps it; out-of-range values name the field
+    cold.save_pretrained(tmp_path)
+    assert BDDMScheduler.from_pretrained(tmp_path).config.temperature == 0.0
+    with pytest.raises(ValueError, match="temperature"):
+        BDDMScheduler(temperature=1.5)
+    with pytest.raises(ValueError, match=r"temperature must lie in \[0, 1\]"):
+        cold.set_timesteps(temperature=-0.1)

@@ -135,3 +135,38 @@ def test_repeats_average_the_scores_of_the_later_seeds() -> None:
         search_noise_schedule(
             demo.scheduler, demo.diffwave, demo.schedule_net, mels, audio, repeats=0
         )
+
+
+def test_candidates_are_scored_at_the_temperature_the_folder_keeps(tmp_path: Path) -> None:
+    from diffusers_hub_bddm.mel import MelSpectrogram
+    from diffusers_hub_bddm.search import _score
+
+    demo = BDDMPipeline.from_pretrained(DEMO_FOLDER)
+    assert demo.schedule_net is not None
+    notes = ToneDataset(2, SEGMENT, seed=1, f0_range=F0)
+    mels = torch.stack([notes[i][1] for i in range(2)])
+    audio = torch.stack([notes[i][0] for i in range(2)])
+    f0s = [notes.f0(i) for i in range(2)]
+    kwargs = {"f0s": f0s, "max_steps": 3, "bins": 2, "attempts": 0, "progress": False}
+    net = demo.schedule_net
+
+    def search(temperature: float) -> ScheduleSearchResult:
+        return demo.scheduler.search(
+            demo.diffwave, net, mels, audio, temperature=temperature, **kwargs
+        )
+
+    cold, warm = search(0.0), search(1.0)
+    # the proposals do not depend on it; the scores do, and they are _score's at that temperature
+    assert [c.betas for c in cold.candidates] == [c.betas for c in warm.candidates]
+    assert [c.log_mel_l1 for c in cold.candidates] != [c.log_mel_l1 for c in warm.candidates]
+    first = cold.candidates[0]
+    args = (demo.scheduler, demo.diffwave, first.betas, mels, audio, f0s, MelSpectrogram())
+    assert _score(*args, seed=1, temperature=0.0) == (first.pitch_accuracy, first.log_mel_l1)
+    # the written folder samples at the temperature the schedule was chosen at
+    cold.save(tmp_path / "scheduler")
+    loaded = BDDMScheduler.from_pretrained(tmp_path / "scheduler")
+    assert loaded.config.temperature == 0.0
+    assert loaded.config.noise_schedule == pytest.approx(cold.betas)
+    assert read_search_log(tmp_path / "scheduler")["temperature"] == 0.0
+    with pytest.raises(ValueError, match=r"temperature must lie in \[0, 1\]"):
+        search(2.0)

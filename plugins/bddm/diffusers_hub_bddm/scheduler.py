@@ -14,14 +14,15 @@ $$x_{n-1} = \\frac{1}{\\sqrt{1 - b_n}}\\Big(x_n - \\frac{b_n}{\\sqrt{1 - \\hat\\
 without noise at the last step. ``temperature`` (config field or ``set_timesteps`` argument)
 multiplies $\\sigma_n$: 1 is the sampler above; under 1 each step lands nearer its mean, and 0
 takes the mean at every step (the idea of sampling a flow vocoder such as WaveGlow at a reduced
-standard deviation, applied to each reverse step). Without a searched schedule, ``set_timesteps(n)`` respaces the
-training schedule (``b = 1 - alpha_bar_t / alpha_bar_prev`` between the chosen steps), and with
-n = T it is the plain DDPM sampler.
+standard deviation, applied to each reverse step). Without a searched schedule,
+``set_timesteps(n)`` respaces the training schedule (``b = 1 - alpha_bar_t / alpha_bar_prev``
+between the chosen steps), and with n = T it is the plain DDPM sampler.
 
 References:
     Lam, Wang, Su, Yu. BDDM: Bilateral Denoising Diffusion Models for Fast and High-Quality Speech
     Synthesis. ICLR 2022, arXiv:2203.13508 (Algorithm 3, sampling; eq. 5).
     Kong et al. DiffWave, arXiv:2009.09761 (Algorithm 3, continuous steps for fast sampling).
+    Prenger et al. WaveGlow, arXiv:1811.00002 (sampling at a standard deviation of 0.6).
     Ho et al. 2020, arXiv:2006.11239 (Algorithm 2).
 """
 

@@ -34,7 +34,7 @@ def _add_temperature(p: argparse.ArgumentParser, what: str) -> None:
         "--temperature",
         type=float,
         default=None,
-        help=f"factor in [0, 1] on the noise each reverse step adds {what} (default: the "
+        help=f"factor in [0, 1] on the noise each reverse step adds{what} (default: the "
         "scheduler's; 1 is DDPM / BDDM sampling, 0 takes each step's mean)",
     )
 
@@ -71,7 +71,7 @@ def add_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
     s.add_argument(
         "--wav", type=Path, nargs="+", default=None, help="score on these recordings instead"
     )
-    _add_temperature(s, "when scoring a candidate; the written scheduler keeps it")
+    _add_temperature(s, " when scoring a candidate; the written scheduler keeps it")
     s.add_argument("--out", required=True, type=Path, help="scheduler folder to write")
     s.add_argument("--no-progress", action="store_true")
     _add_data_arguments(s, clips=8, segment=8192)

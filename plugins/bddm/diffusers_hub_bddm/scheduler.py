@@ -48,6 +48,7 @@ __all__ = [
     "BDDMSchedulerConfig",
     "InferenceSchedule",
     "bddm_step",
+    "check_temperature",
     "noise_scale_to_timestep",
 ]
 
@@ -145,8 +146,6 @@ class InferenceSchedule:
                 :func:`noise_scale_to_timestep` when None.
             temperature: factor on every $\\sigma_n$ (in [0, 1]).
         """
-        if not 0.0 <= temperature <= 1.0:
-            raise ValueError(f"temperature must lie in [0, 1]; got {temperature}")
         b = np.asarray(betas, dtype=np.float64).reshape(-1)
         alpha_bar = np.cumprod(1.0 - b)
         sigmas_sq = b.copy()
@@ -158,8 +157,16 @@ class InferenceSchedule:
             steps = np.asarray(timesteps, dtype=np.float64).reshape(-1)
             if steps.shape != b.shape:
                 raise ValueError(f"{steps.shape[0]} timesteps given for {b.shape[0]} betas")
-        sigmas = np.sqrt(sigmas_sq) * float(temperature)
+        sigmas = np.sqrt(sigmas_sq) * check_temperature(temperature)
         return cls(betas=b, noise_scales=scales, sigmas=sigmas, timesteps=steps)
+
+
+def check_temperature(temperature: float) -> float:
+    """``temperature`` as a float, or a ValueError when it lies outside [0, 1]."""
+    value = float(temperature)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"temperature must lie in [0, 1]; got {temperature}")
+    return value
 
 
 def noise_scale_to_timestep(

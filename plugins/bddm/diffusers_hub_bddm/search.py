@@ -34,7 +34,12 @@ import torch
 from torch import nn
 
 from diffusers_hub.config import write_json_atomic
-from diffusers_hub_bddm.scheduler import BDDMScheduler, bddm_step, noise_scale_to_timestep
+from diffusers_hub_bddm.scheduler import (
+    BDDMScheduler,
+    bddm_step,
+    check_temperature,
+    noise_scale_to_timestep,
+)
 
 if TYPE_CHECKING:
     from diffusers_hub_bddm.mel import MelSpectrogram
@@ -302,9 +307,7 @@ def search_noise_schedule(
         raise ValueError(f"got {len(f0s)} f0s for {mels.shape[0]} reference clips")
     front_end = mel if mel is not None else MelSpectrogram()
     floor = float(scheduler.config.beta_start) if beta_floor is None else float(beta_floor)
-    temp = float(scheduler.config.temperature if temperature is None else temperature)
-    if not 0.0 <= temp <= 1.0:
-        raise ValueError(f"temperature must lie in [0, 1]; got {temperature}")
+    temp = check_temperature(scheduler.config.temperature if temperature is None else temperature)
     scales = scheduler.train_noise_scales
     a_lo, a_hi = float(scales[-1]), float(scales[0])
     grid = [

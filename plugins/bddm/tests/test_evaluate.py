@@ -60,3 +60,15 @@ def test_evaluate_command_takes_a_temperature(capsys: pytest.CaptureFixture[str]
         )
     assert scores["1"][0] == scores["1"][1] != scores["0"][0]
     assert cli_main([*args, "--temperature", "3"]) != 0
+
+
+def test_the_search_picks_on_other_notes_than_the_evaluation_reports() -> None:
+    from diffusers_hub.cli import build_parser
+
+    parser = build_parser()
+    search = parser.parse_args(["bddm", "search", "--model", "m", "--out", "o"])
+    evaluate = parser.parse_args(["bddm", "evaluate", "--model", "m"])
+    # training notes are seed 0; a schedule chosen on the evaluation's notes would be scored on
+    # the notes it was picked on
+    assert len({0, search.data_seed, evaluate.data_seed}) == 3
+    assert search.items >= 16  # 8 notes could not tell the best candidates apart
